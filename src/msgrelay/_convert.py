@@ -1,0 +1,202 @@
+"""cattrs building blocks shared by the Upscale and Collect converters.
+
+* strict primitive hooks: a vendor sending ``"12"`` where the contract says an integer is reported,
+  not silently coerced (cattrs' default ``str(v)`` / ``int(v)`` would hide it);
+* "open" classes: keys a class does not know are kept in its ``extra`` dict on the way in and written
+  back on the way out, so nothing the vendor adds is lost in a round trip;
+* one function that turns cattrs' nested validation errors into a wire path
+  (``campaign.leads_data[12].external_prospect_id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.orjson import OrjsonConverter
+from cattrs.preconf.orjson import make_converter as make_orjson_converter
+
+T = TypeVar("T")
+
+EXTRA = "extra"
+
+
+def _fail(expected: str, value: Any) -> TypeError:
+    return TypeError(f"expected {expected}, got {type(value).__name__} {value!r:.60}")
+
+
+def structure_str(value: Any, _: Any) -> str:
+    """A string, exactly."""
+    if type(value) is str:
+        return value
+    raise _fail("a string", value)
+
+
+def structure_optional_str(value: Any, _: Any) -> str | None:
+    """A string or null."""
+    if value is None or type(value) is str:
+        return value  # type: ignore[no-any-return]
+    raise _fail("a string or null", value)
+
+
+def structure_int(value: Any, _: Any) -> int:
+    """An integer (not a bool, not a float)."""
+    if type(value) is int:
+        return value
+    raise _fail("an integer", value)
+
+
+def structure_optional_int(value: Any, _: Any) -> int | None:
+    """An integer or null."""
+    if value is None or type(value) is int:
+        return value  # type: ignore[no-any-return]
+    raise _fail("an integer or null", value)
+
+
+def structure_bool(value: Any, _: Any) -> bool:
+    """A JSON boolean."""
+    if type(value) is bool:
+        return value
+    raise _fail("a boolean", value)
+
+
+def structure_optional_bool(value: Any, _: Any) -> bool | None:
+    """A JSON boolean or null."""
+    if value is None or type(value) is bool:
+        return value  # type: ignore[no-any-return]
+    raise _fail("a boolean or null", value)
+
+
+def passthrough(value: Any, _: Any = None) -> Any:
+    """Keep a JSON value as it is."""
+    return value
+
+
+def make_converter() -> OrjsonConverter:
+    """An orjson-preconfigured converter with strict primitives and detailed validation."""
+    conv = make_orjson_converter(detailed_validation=True)
+    conv.register_structure_hook(str, structure_str)
+    conv.register_structure_hook(str | None, structure_optional_str)
+    conv.register_structure_hook(int, structure_int)
+    conv.register_structure_hook(int | None, structure_optional_int)
+    conv.register_structure_hook(bool, structure_bool)
+    conv.register_structure_hook(bool | None, structure_optional_bool)
+    conv.register_structure_hook(dict[str, Any], lambda v, _: _require_object(v))
+    conv.register_structure_hook(Any, passthrough)
+    conv.register_unstructure_hook(dict[str, Any], passthrough)
+    return conv
+
+
+def _require_object(value: Any) -> dict[str, Any]:
+    if type(value) is dict:
+        return value
+    raise _fail("an object", value)
+
+
+def wire_names(cls: type, renames: Mapping[str, str]) -> dict[str, str]:
+    """Attribute name → wire key for every field of ``cls`` except ``extra``."""
+    return {a.name: renames.get(a.name, a.name) for a in attrs.fields(cls) if a.name != EXTRA}
+
+
+def register_open_class(
+    conv: cattrs.Converter,
+    cls: type[T],
+    *,
+    renames: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None,
+    omit_none: frozenset[str] = frozenset(),
+) -> None:
+    """Register structure and unstructure hooks that keep unknown keys in ``cls.extra``.
+
+    Args:
+        renames: attribute → wire key where they differ (``message_type`` → ``messageType``).
+        aliases: other wire key → attribute, accepted on the way in (``generated_messages_count``
+            for ``generated_message_count``); the canonical key is written on the way out.
+        omit_none: attributes left out of the wire object when None (optional request fields).
+    """
+    renames = dict(renames or {})
+    aliases = dict(aliases or {})
+    names = wire_names(cls, renames)
+    known = frozenset(names.values())
+    overrides = {attr: override(rename=key) for attr, key in names.items() if attr != key}
+    base_structure = make_dict_structure_fn(
+        cls,
+        conv,
+        extra=override(struct_hook=lambda v, _: v),  # type: ignore[arg-type]
+        _cattrs_forbid_extra_keys=False,
+        **overrides,
+    )
+    alias_targets = {alias: names[attr] for alias, attr in aliases.items()}
+
+    def structure(data: Any, _: Any) -> T:
+        if type(data) is not dict:
+            raise _fail("an object", data)
+        if alias_targets:
+            data = _apply_aliases(data, alias_targets)
+        extra = {k: v for k, v in data.items() if k not in known}
+        if extra:
+            data = {**data, EXTRA: extra}
+        return base_structure(data, cls)
+
+    base_unstructure = make_dict_unstructure_fn(
+        cls,
+        conv,
+        extra=override(omit=True),
+        **{attr: override(rename=key, omit_if_default=attr in omit_none) for attr, key in names.items()},
+    )
+
+    def unstructure(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = base_unstructure(obj)
+        if omit_none:
+            for attr in omit_none:
+                key = names[attr]
+                if key in out and out[key] is None:
+                    del out[key]
+        if obj.extra:
+            out.update(obj.extra)
+        return out
+
+    conv.register_structure_hook(cls, structure)
+    conv.register_unstructure_hook(cls, unstructure)
+
+
+def _apply_aliases(data: dict[str, Any], alias_targets: Mapping[str, str]) -> dict[str, Any]:
+    if not any(alias in data for alias in alias_targets):
+        return data
+    out = dict(data)
+    for alias, canonical in alias_targets.items():
+        if alias in out:
+            value = out.pop(alias)
+            out.setdefault(canonical, value)
+    return out
+
+
+def error_paths(exc: BaseException, root: str = "") -> list[tuple[str, str]]:
+    """``(wire path, message)`` for each leaf of a cattrs validation error.
+
+    cattrs reports ``$.campaign.leads_data[12].external_prospect_id``; we drop the ``$`` and prefix
+    ``root`` when given.
+    """
+    found: list[tuple[str, str]] = []
+    for line in cattrs.transform_error(exc, path="$"):
+        message, _, where = line.rpartition(" @ ")
+        path = where.removeprefix("$").lstrip(".")
+        if root:
+            path = f"{root}.{path}" if path and not path.startswith("[") else f"{root}{path}"
+        found.append((path, message or line))
+    return found
+
+
+def structure_with_path(conv: cattrs.Converter, data: Any, cls: type[T], on_error: Callable[[str, str], Exception]) -> T:
+    """`conv.structure`, turning the first validation failure into ``on_error(path, message)``."""
+    try:
+        return conv.structure(data, cls)
+    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
+        if isinstance(exc, cattrs.BaseValidationError):
+            path, message = error_paths(exc)[0]
+        else:
+            path, message = "", f"{type(exc).__name__}: {exc}"
+        raise on_error(path, message) from None

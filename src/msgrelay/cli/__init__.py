@@ -1,0 +1,73 @@
+"""The ``msgrelay`` command.
+
+Each public module of this package is one command group and defines ``register(subparsers)``, which adds
+its parser and sets ``handler`` (``handler(args) -> exit code``). `main` maps errors to exit codes in one
+place: bad input 2, API or network failure 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from msgrelay import errors
+from msgrelay._version import __version__
+from msgrelay.cli._common import EXIT_API, EXIT_USAGE, UsageError
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every command group found in this package."""
+    parser = argparse.ArgumentParser(
+        prog="msgrelay",
+        description=(
+            "Relay generated outreach messages from Upscale Outreach and Collect into CRMs, outreach "
+            "tools and workflows. Output is JSON (or JSON Lines) on stdout; errors are one line on stderr."
+        ),
+        epilog="Run 'msgrelay COMMAND --help' for a command's options. Exit codes: 0 ok, 1 API failure, 2 bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"msgrelay {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv for HTTP detail)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    sub.required = True
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return int(args.handler(args))
+    except (UsageError, errors.ValidationError, errors.ConfigurationError) as exc:
+        print(f"msgrelay: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except errors.MsgrelayError as exc:
+        print(f"msgrelay: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_API
+    except KeyboardInterrupt:
+        print("msgrelay: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (head, jq) went away; that is not our failure.
+        return 0

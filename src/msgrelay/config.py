@@ -1,0 +1,75 @@
+"""Environment variable names and default constants, read in one place.
+
+An explicit argument always beats the environment; `read_env` is the only function that looks at
+`os.environ`, so a host can pass its own mapping (or an empty one) instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from msgrelay.errors import ConfigurationError
+
+UPSCALE_API_KEY = "UPSCALE_API_KEY"
+UPSCALE_BASE_URL = "UPSCALE_BASE_URL"
+COLLECT_API_KEY = "COLLECT_API_KEY"
+COLLECT_BASE_URL = "COLLECT_BASE_URL"
+MSGRELAY_HOME = "MSGRELAY_HOME"
+MSGRELAY_LOAD_PLUGINS = "MSGRELAY_LOAD_PLUGINS"
+MSGRELAY_DISABLE_PLUGINS = "MSGRELAY_DISABLE_PLUGINS"
+MSGRELAY_STRICT_PLUGINS = "MSGRELAY_STRICT_PLUGINS"
+MSGRELAY_TRACE_PLUGINS = "MSGRELAY_TRACE_PLUGINS"
+MSGRELAY_DESTINATIONS = "MSGRELAY_DESTINATIONS"
+MSGRELAY_WEBHOOK_SECRET = "MSGRELAY_WEBHOOK_SECRET"
+
+DEFAULT_UPSCALE_BASE_URL = "https://app.upscaleoutreach.com/api/v2"
+DEFAULT_COLLECT_BASE_URL = "https://api.usecollect.com/v1"
+
+#: Seconds to wait for a TCP connection, then for each read of the answer.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+
+
+def read_env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Return the variable's value, or None when it is unset or blank."""
+    value = (os.environ if environ is None else environ).get(name, "").strip()
+    return value or None
+
+
+def resolve_api_key(explicit: str | None, env_name: str, *, service: str) -> str:
+    """The explicit key, else the environment's; a `ConfigurationError` that says how to fix it."""
+    key = explicit if explicit is not None else read_env(env_name)
+    if not key or not key.strip():
+        raise ConfigurationError(
+            f"no {service} API key: pass api_key=... or set the {env_name} environment variable"
+        )
+    return key.strip()
+
+
+def resolve_base_url(explicit: str | None, env_name: str, default: str) -> str:
+    """The explicit base URL, else the environment's, else the vendor's; must be http(s)."""
+    url = explicit or read_env(env_name) or default
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"base URL must start with http:// or https://, got {url!r} ({env_name})")
+    return url.rstrip("/")
+
+
+def msgrelay_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the ledger and the default store live: ``$MSGRELAY_HOME`` or ``~/.msgrelay``."""
+    configured = read_env(MSGRELAY_HOME, environ)
+    return Path(configured).expanduser() if configured else Path.home() / ".msgrelay"
+
+
+def env_list(name: str, environ: Mapping[str, str] | None = None) -> list[str] | None:
+    """A comma list from the environment; None when unset, [] when set but empty."""
+    raw = (os.environ if environ is None else environ).get(name)
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """True for 1/true/yes/on (any case)."""
+    return (read_env(name, environ) or "").lower() in {"1", "true", "yes", "on"}

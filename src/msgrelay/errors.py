@@ -1,0 +1,235 @@
+"""One exception tree for the whole package.
+
+Branches follow what the caller does next::
+
+    MsgrelayError
+    ├── ConfigurationError          fix the setup (missing key, bad base URL); never retried
+    ├── ValidationError             fix the input; raised before any request is sent
+    ├── ApiError                    the vendor answered with an error status
+    │   ├── ClientError             4xx: resending the same request will not help
+    │   │   ├── BadRequestError         400 / 422: the vendor rejected the input (`.paths`)
+    │   │   ├── AuthenticationError     401
+    │   │   ├── InsufficientCreditsError 402
+    │   │   ├── PermissionDeniedError   403
+    │   │   ├── NotFoundError           404
+    │   │   └── ConflictError           409
+    │   └── RetryableApiError       worth retrying later
+    │       ├── RateLimitedError        429 (`.retry_after`)
+    │       └── ServerError             5xx
+    ├── TransportError              no usable HTTP answer: connection refused, reset, timed out
+    │   └── TimeoutError
+    └── ResponseDecodeError         the vendor answered 2xx with a body we cannot read
+
+`ApiError` keeps the `requests.Response` as `.response`; its text never holds a credential, because
+URLs are redacted before they reach an exception (see `msgrelay.http.redact_url`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    import requests
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientError",
+    "ConfigurationError",
+    "ConflictError",
+    "InsufficientCreditsError",
+    "MsgrelayError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Problem",
+    "RateLimitedError",
+    "ResponseDecodeError",
+    "RetryableApiError",
+    "ServerError",
+    "TimeoutError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class MsgrelayError(Exception):
+    """Base of every error msgrelay raises on purpose."""
+
+
+class ConfigurationError(MsgrelayError):
+    """The client or host is set up wrongly: a missing API key, a malformed base URL, a bad option."""
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with an input, named by its wire path (``lead_data[2].first_name``)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ValidationError(MsgrelayError, ValueError):
+    """The input breaks the vendor's documented rules. Raised before any request leaves the process.
+
+    Every problem found is listed, not only the first, each with its wire path.
+    """
+
+    def __init__(self, problems: list[Problem] | Problem, *, subject: str = "input") -> None:
+        self.problems: list[Problem] = [problems] if isinstance(problems, Problem) else list(problems)
+        self.subject = subject
+        super().__init__(self._format())
+
+    @property
+    def paths(self) -> list[str]:
+        """The wire paths of every problem, in the order found."""
+        return [p.path for p in self.problems]
+
+    def _format(self) -> str:
+        count = len(self.problems)
+        head = f"invalid {self.subject}: {count} problem{'s' if count != 1 else ''}"
+        return head + "".join(f"\n  - {p}" for p in self.problems)
+
+
+class ApiError(MsgrelayError):
+    """The vendor answered with an error status.
+
+    Attributes:
+        status: the HTTP status code.
+        method: the HTTP method of the request.
+        url: the request URL, with every credential redacted.
+        vendor_message: the vendor's own words (``{"error": "..."}``), or the raw body text.
+        response: the `requests.Response`, for anything else.
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        method: str,
+        url: str,
+        vendor_message: str,
+        response: requests.Response | None = None,
+    ) -> None:
+        self.status = status
+        self.method = method
+        self.url = url
+        self.vendor_message = vendor_message
+        self.response = response
+        detail = f": {vendor_message}" if vendor_message else ""
+        super().__init__(f"{status} {self.reason} from {method} {url}{detail}")
+
+    reason = "error"
+
+
+class ClientError(ApiError):
+    """A 4xx answer: the same request will fail again."""
+
+    reason = "client error"
+
+
+class BadRequestError(ClientError):
+    """The vendor rejected the input (400 or 422).
+
+    Upscale joins several problems into one string (``lead_data[0].first_name is required ...``);
+    `paths` lists the ``lead_data[i].field`` paths found in it, so a caller can flag those leads.
+    """
+
+    reason = "rejected"
+
+    @property
+    def paths(self) -> list[str]:
+        """Wire paths named in the vendor's message, such as ``lead_data[3].linkedin``, in order."""
+        found: list[str] = []
+        for match in re.finditer(r"[a-z_]+\[\d+\]\.[A-Za-z_]+|\b[a-z]+(?:_[a-z]+)+\b", self.vendor_message):
+            path = match.group(0)
+            if path not in found:
+                found.append(path)
+        return found
+
+
+class AuthenticationError(ClientError):
+    """401: the API key is missing, wrong or revoked."""
+
+    reason = "unauthorized"
+
+
+class InsufficientCreditsError(ClientError):
+    """402: the account has too few credits for the whole request; nothing was generated."""
+
+    reason = "insufficient credits"
+
+
+class PermissionDeniedError(ClientError):
+    """403: the key may not see this object."""
+
+    reason = "forbidden"
+
+
+class NotFoundError(ClientError):
+    """404: no such object, or not visible with this key."""
+
+    reason = "not found"
+
+
+class ConflictError(ClientError):
+    """409: the request conflicts with the object's current state."""
+
+    reason = "conflict"
+
+
+class RetryableApiError(ApiError):
+    """An answer that may succeed later (429, 5xx). Raised once the client's retries are spent."""
+
+    reason = "retryable error"
+
+
+class RateLimitedError(RetryableApiError):
+    """429: too many requests. `retry_after` holds the server's wait in seconds, when it sent one."""
+
+    reason = "rate limited"
+    retry_after: float | None = None
+
+
+class ServerError(RetryableApiError):
+    """5xx: the vendor failed or is down for maintenance."""
+
+    reason = "server error"
+
+
+class TransportError(MsgrelayError):
+    """No usable HTTP answer: DNS, connection refused or reset, TLS, or a timeout.
+
+    `may_have_reached_server` tells whether the request may have been processed (important for POST).
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, may_have_reached_server: bool) -> None:
+        self.method = method
+        self.url = url
+        self.may_have_reached_server = may_have_reached_server
+        super().__init__(f"{message} ({method} {url})")
+
+
+class TimeoutError(TransportError):  # noqa: A001 - deliberately scoped to msgrelay.errors
+    """The connect or read timeout elapsed."""
+
+
+class ResponseDecodeError(MsgrelayError):
+    """A 2xx answer whose body is not the JSON shape the contract describes.
+
+    `path` names where in the body the problem is (``campaign.leads_data[12].external_prospect_id``).
+    """
+
+    def __init__(self, message: str, *, method: str, url: str, path: str = "") -> None:
+        self.method = method
+        self.url = url
+        self.path = path
+        where = f" at {path}" if path else ""
+        super().__init__(f"cannot decode response of {method} {url}{where}: {message}")
+

@@ -1,0 +1,305 @@
+"""The transport under both clients: one `requests.Session`, timeouts, retries, redaction, errors.
+
+Everything `requests` can raise is mapped to `msgrelay.errors` here and nowhere else
+(`map_request_exception`), and every status code is mapped in one function (`error_for_response`).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import attrs
+import orjson
+import requests
+import urllib3.exceptions
+
+from msgrelay import errors
+from msgrelay._version import __version__
+from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from msgrelay.retry import RetryPolicy, parse_retry_after
+
+logger = logging.getLogger("msgrelay.http")
+
+#: Query parameters whose values never appear in a log line or an exception.
+SECRET_QUERY_KEYS = frozenset({"token", "key", "api_key", "apikey", "secret", "password", "signature"})
+REDACTED = "REDACTED"
+
+
+@attrs.frozen
+class Timeout:
+    """Seconds to wait for the connection, then for each read. Both always set."""
+
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
+
+    @classmethod
+    def coerce(cls, value: Timeout | float | tuple[float, float] | None) -> Timeout:
+        """Accept a `Timeout`, one number for both, or a ``(connect, read)`` pair."""
+        if value is None:
+            return cls()
+        if isinstance(value, Timeout):
+            return value
+        if isinstance(value, tuple):
+            return cls(float(value[0]), float(value[1]))
+        return cls(float(value), float(value))
+
+
+DEFAULT_TIMEOUT = Timeout()
+
+
+def user_agent(extra: str | None = None) -> str:
+    """``msgrelay/<version> requests/<version> CPython/<version> <OS>`` plus the host's own token."""
+    agent = (
+        f"msgrelay/{__version__} requests/{requests.__version__} "
+        f"{platform.python_implementation()}/{platform.python_version()} {platform.system()}"
+    )
+    return f"{agent} {extra}" if extra else agent
+
+
+def redact_url(url: str) -> str:
+    """The URL with user info and secret-looking query values replaced by ``REDACTED``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = urlencode(
+        [
+            (k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``REDACTED``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+_STATUS_ERRORS: Mapping[int, type[errors.ApiError]] = {
+    400: errors.BadRequestError,
+    401: errors.AuthenticationError,
+    402: errors.InsufficientCreditsError,
+    403: errors.PermissionDeniedError,
+    404: errors.NotFoundError,
+    409: errors.ConflictError,
+    422: errors.BadRequestError,
+    429: errors.RateLimitedError,
+}
+
+
+def vendor_message(response: requests.Response) -> str:
+    """The vendor's words: ``error`` or ``message`` of a JSON body, else the text, trimmed."""
+    text = response.text or ""
+    try:
+        body = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+    text = " ".join(text.split())
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def error_for_response(
+    response: requests.Response, *, method: str, url: str, secrets: Iterable[str] = ()
+) -> errors.ApiError:
+    """The `ApiError` subclass for an error status, carrying the vendor's message."""
+    status = response.status_code
+    cls = _STATUS_ERRORS.get(status)
+    if cls is None:
+        cls = errors.ServerError if status >= 500 else errors.ClientError
+    error = cls(
+        status=status,
+        method=method,
+        url=url,
+        vendor_message=redact_text(vendor_message(response), secrets),
+        response=response,
+    )
+    if isinstance(error, errors.RateLimitedError):
+        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    return error
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the failure happened before any byte of the request could reach the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return True
+    reason: object = exc.args[0] if exc.args else None
+    if isinstance(reason, urllib3.exceptions.MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
+
+
+def map_request_exception(exc: requests.RequestException, *, method: str, url: str) -> errors.MsgrelayError:
+    """The msgrelay error for anything `requests` raises. The one boundary where they are mapped."""
+    reached = not _never_connected(exc)
+    name = type(exc).__name__
+    if isinstance(exc, requests.ConnectTimeout):
+        return errors.TimeoutError("connect timed out", method=method, url=url, may_have_reached_server=False)
+    if isinstance(exc, requests.Timeout):
+        return errors.TimeoutError(
+            "read timed out; the request may have been processed",
+            method=method,
+            url=url,
+            may_have_reached_server=True,
+        )
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+        return errors.ConfigurationError(f"invalid URL {url}: {name}")
+    if isinstance(exc, requests.ConnectionError):
+        what = "could not connect" if not reached else "connection failed mid-request"
+        return errors.TransportError(what, method=method, url=url, may_have_reached_server=reached)
+    return errors.TransportError(f"request failed ({name})", method=method, url=url, may_have_reached_server=reached)
+
+
+class Transport:
+    """Sends requests to one API: base URL, auth, timeouts, retries, User-Agent, error mapping.
+
+    Args:
+        base_url: the API root, without a trailing slash.
+        auth: a `requests` auth object; its secret is kept out of logs and errors.
+        secrets: strings to scrub from any vendor text that ends up in an exception.
+        timeout: a `Timeout`, a number, or a ``(connect, read)`` pair.
+        retry: the `RetryPolicy`.
+        user_agent_extra: appended to the User-Agent (your app's ``name/version``).
+        trust_env: whether `requests` reads proxies and ``.netrc`` from the environment.
+        session: a session to use instead of a new one (the transport then does not close it).
+        sleep: called to wait between attempts (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: requests.auth.AuthBase | None,
+        secrets: Iterable[str] = (),
+        timeout: Timeout | float | tuple[float, float] | None = None,
+        retry: RetryPolicy | None = None,
+        user_agent_extra: str | None = None,
+        trust_env: bool = True,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = Timeout.coerce(timeout)
+        self.retry = retry or RetryPolicy()
+        self._secrets = tuple(s for s in secrets if s)
+        self._sleep = sleep
+        self._owns_session = session is None
+        self.session = session or requests.Session()
+        self.session.trust_env = trust_env
+        self.session.auth = auth
+        self.session.headers.update({"User-Agent": user_agent(user_agent_extra), "Accept": "application/json"})
+
+    def __repr__(self) -> str:
+        return f"<Transport {self.base_url}>"
+
+    def close(self) -> None:
+        """Close the session's pooled connections (only a session the transport created)."""
+        if self._owns_session:
+            self.session.close()
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path."""
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """Send a request with retries; return the 1xx-3xx response or raise a `MsgrelayError`."""
+        method = method.upper()
+        url = self.url(path)
+        send_headers = dict(headers or {})
+        data: bytes | None = None
+        if json is not None:
+            data = orjson.dumps(json)
+            send_headers["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            safe_url = redact_url(url if not params else f"{url}?{urlencode(params, doseq=True)}")
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=send_headers,
+                    timeout=(self.timeout.connect, self.timeout.read),
+                )
+            except requests.RequestException as exc:
+                error = map_request_exception(exc, method=method, url=safe_url)
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                logger.debug("%s %s failed after %.1f ms: %s", method, safe_url, elapsed_ms, error)
+                reached = getattr(error, "may_have_reached_server", True)
+                wait = self.retry.delay_after_failure(
+                    method=method, attempt=attempt, may_have_reached_server=reached
+                )
+                if wait is None:
+                    raise error from None
+                logger.info(
+                    "%s %s: %s; retrying in %.1f s (attempt %d of %d)",
+                    method, safe_url, error, wait, attempt + 1, self.retry.max_attempts,
+                )
+                self._sleep(wait)
+                continue
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            logger.debug("%s %s -> %d in %.1f ms", method, safe_url, response.status_code, elapsed_ms)
+            if response.status_code < 400:
+                return response
+            wait = self.retry.delay_after_status(
+                method=method,
+                attempt=attempt,
+                status=response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+            if wait is None:
+                raise error_for_response(response, method=method, url=safe_url, secrets=self._secrets)
+            logger.info(
+                "%s %s -> %d; retrying in %.1f s (attempt %d of %d)",
+                method, safe_url, response.status_code, wait, attempt + 1, self.retry.max_attempts,
+            )
+            response.close()
+            self._sleep(wait)
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> tuple[int, Any]:
+        """`request`, then the body parsed as JSON: ``(status, body)``."""
+        response = self.request(method, path, params=params, json=json)
+        return response.status_code, self.decode(response)
+
+    def decode(self, response: requests.Response) -> Any:
+        """Parse a response body as JSON or raise `ResponseDecodeError`."""
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise errors.ResponseDecodeError(
+                f"body is not JSON ({exc.msg})",
+                method=response.request.method or "?",
+                url=redact_url(response.url),
+            ) from None

@@ -1,0 +1,93 @@
+"""When to retry a request, and how long to wait first.
+
+A `RetryPolicy` is a small immutable object: the transport asks it `delay(...)` after each failed
+attempt and gets back the seconds to sleep, or None for "stop and raise".
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+
+import attrs
+
+#: Statuses that say "the server did not act on this; try again later".
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: Methods that may be sent twice without doing the work twice.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, honouring ``Retry-After`` up to a cap.
+
+    Attributes:
+        max_attempts: attempts in total, the first included (1 disables retries).
+        backoff_base: the wait before the second attempt, doubled for each later one.
+        backoff_max: the longest computed wait.
+        retry_after_max: the longest ``Retry-After`` honoured; a longer one ends the retries at once,
+            so the caller gets the error (with ``retry_after``) instead of a silent hang.
+        statuses: answers worth retrying.
+        idempotent_methods: methods retried after an answer or a failure mid-request. Other methods
+            (POST, PATCH) are retried only when the connection was never made, so a request that may
+            have reached the server is never sent twice.
+    """
+
+    max_attempts: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+    retry_after_max: float = 60.0
+    statuses: frozenset[int] = RETRYABLE_STATUSES
+    idempotent_methods: frozenset[str] = IDEMPOTENT_METHODS
+    rng: Callable[[], float] = attrs.field(default=random.random, eq=False, repr=False)
+
+    def backoff(self, attempt: int) -> float:
+        """The jittered wait after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        # Half fixed, half random: never a zero wait, yet clients spread out.
+        return ceiling / 2 + self.rng() * ceiling / 2
+
+    def delay_after_status(
+        self, *, method: str, attempt: int, status: int, retry_after: float | None
+    ) -> float | None:
+        """Seconds to wait before resending after an error status, or None to give up."""
+        if attempt >= self.max_attempts or status not in self.statuses:
+            return None
+        if method.upper() not in self.idempotent_methods:
+            return None
+        if retry_after is not None:
+            if retry_after > self.retry_after_max:
+                return None
+            return max(retry_after, 0.0)
+        return self.backoff(attempt)
+
+    def delay_after_failure(self, *, method: str, attempt: int, may_have_reached_server: bool) -> float | None:
+        """Seconds to wait before resending after a transport failure, or None to give up."""
+        if attempt >= self.max_attempts:
+            return None
+        if may_have_reached_server and method.upper() not in self.idempotent_methods:
+            return None
+        return self.backoff(attempt)
+
+
+NO_RETRIES = RetryPolicy(max_attempts=1)
+
+
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - now(), 0.0)

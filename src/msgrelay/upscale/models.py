@@ -1,0 +1,314 @@
+"""Typed payloads of the Upscale Outreach API.
+
+Attribute names are the wire names (``messageType`` becomes ``message_type``). Every class keeps the
+keys it does not know in ``extra``, and they survive a round trip. Message types, generation statuses
+and webhook statuses are open sets: the known values are constants, unknown strings pass through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+# --- message types (open set) ------------------------------------------------------------------
+CONNECTION_REQUEST = "connection_request"
+FIRST_FOLLOW_UP = "first_follow_up"
+SHARE_MATERIAL = "share_material"
+HIRING_ACTIVITY = "hiring_activity"
+STAGE_AMBITION = "stage_ambition"
+KNOWN_MESSAGE_TYPES: tuple[str, ...] = (
+    CONNECTION_REQUEST,
+    FIRST_FOLLOW_UP,
+    SHARE_MATERIAL,
+    HIRING_ACTIVITY,
+    STAGE_AMBITION,
+)
+
+# --- generation status (open set) --------------------------------------------------------------
+IN_PROGRESS = "in_progress"
+COMPLETE = "complete"
+
+#: The lead field of each message type whose field breaks the ``<type>_message`` pattern.
+#: The one place this mapping lives (contract §3); every other type maps to ``<type>_message``.
+MESSAGE_FIELD_EXCEPTIONS: Mapping[str, str] = MappingProxyType({CONNECTION_REQUEST: "outreach_message"})
+_TYPE_OF_EXCEPTION_FIELD = {field: kind for kind, field in MESSAGE_FIELD_EXCEPTIONS.items()}
+MESSAGE_FIELD_SUFFIX = "_message"
+
+
+def message_field(message_type: str) -> str:
+    """The lead key that carries a message type's text (``connection_request`` → ``outreach_message``)."""
+    return MESSAGE_FIELD_EXCEPTIONS.get(message_type) or f"{message_type}{MESSAGE_FIELD_SUFFIX}"
+
+
+def message_type_of_field(key: str) -> str | None:
+    """The message type a lead key carries, or None when the key is not a message field."""
+    kind = _TYPE_OF_EXCEPTION_FIELD.get(key)
+    if kind is not None:
+        return kind
+    if key.endswith(MESSAGE_FIELD_SUFFIX) and len(key) > len(MESSAGE_FIELD_SUFFIX):
+        return key[: -len(MESSAGE_FIELD_SUFFIX)]
+    return None
+
+
+def _frozen_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(value) if value else {}
+
+
+def _extra() -> Any:
+    return attrs.field(factory=dict, converter=_frozen_dict, kw_only=True, repr=False)
+
+
+# --- the generation request --------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class MessageStep:
+    """One entry of ``message_sequence``: ``{"step": 1, "messageType": "connection_request"}``."""
+
+    step: int
+    message_type: str
+    extra: dict[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class LeadInput:
+    """A lead to generate for (an item of ``lead_data``). Keys beyond the documented ones go in ``extra``
+    and are sent as they are (``last_name``, ``job_title``...)."""
+
+    external_prospect_id: str
+    linkedin: str
+    first_name: str
+    lead_company: str
+    lead_specified_url: str | None = None
+    lead_company_website_url: str | None = None
+    extra: dict[str, Any] = _extra()
+
+
+def _steps(value: Any) -> tuple[MessageStep, ...]:
+    return tuple(value)
+
+
+def _leads(value: Any) -> tuple[LeadInput, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class GenerationRequest:
+    """The body of ``POST /messages/request_message_generation``."""
+
+    completion_notification_url: str
+    automation_tool_customer_id: str
+    automation_tool_campaign_id: str
+    automation_tool_campaign_name: str
+    proposition_company_name: str
+    proposition_company_url: str
+    message_sequence: tuple[MessageStep, ...] = attrs.field(converter=_steps)
+    lead_data: tuple[LeadInput, ...] = attrs.field(converter=_leads)
+    material_link: str | None = None
+    hiring_location: str | None = None
+    signoff_name: str | None = None
+    extra: dict[str, Any] = _extra()
+
+    @property
+    def message_types(self) -> tuple[str, ...]:
+        """The requested message types, in step order, each once."""
+        return tuple(dict.fromkeys(s.message_type for s in sorted(self.message_sequence, key=lambda s: s.step)))
+
+
+@attrs.frozen(kw_only=True)
+class GenerationTicket:
+    """The answer to a generation request; ``secure_request_id`` is what retrieve and the webhook name."""
+
+    secure_request_id: str
+    extra: dict[str, Any] = _extra()
+
+
+# --- the retrieve response ---------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class Metadata:
+    """``metadata`` of a retrieve response: status and progress counts."""
+
+    request_message_generation_api_request_secure_request_id: str | None = None
+    retrieve_messages_api_request_secure_request_id: str | None = None
+    generation_status: str | None = None
+    status_message: str | None = None
+    requested_message_count: int | None = None
+    generated_message_count: int | None = None
+    failed_messages_count: int | None = None
+    failed_messages_reason: str | None = None
+    extra: dict[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """``account`` of a retrieve response."""
+
+    automation_tool_customer_id: str | None = None
+    extra: dict[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class Lead:
+    """A lead of ``campaign.leads_data`` with its generated messages.
+
+    ``messages`` maps message type → text, or None when not generated (yet, or at all); it holds
+    every ``*_message`` key of the wire object. ``no_job_posts`` is the vendor's only per-lead notice.
+    """
+
+    external_prospect_id: str
+    linkedin: str | None = None
+    messages: dict[str, str | None] = attrs.field(factory=dict)
+    no_job_posts: bool | None = None
+    extra: dict[str, Any] = _extra()
+
+    def message(self, message_type: str) -> str | None:
+        """The text of one message type, or None."""
+        return self.messages.get(message_type)
+
+
+@attrs.frozen(kw_only=True)
+class Campaign:
+    """``campaign`` of a retrieve response: the echoed request and one `Lead` per submitted lead."""
+
+    automation_tool_campaign_id: str | None = None
+    automation_tool_campaign_name: str | None = None
+    message_sequence: tuple[MessageStep, ...] = ()
+    leads_data: tuple[Lead, ...] = ()
+    extra: dict[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class RetrieveResult:
+    """A retrieve response: partial (HTTP 202) or complete (200)."""
+
+    metadata: Metadata
+    account: Account = attrs.field(factory=Account)
+    campaign: Campaign = attrs.field(factory=Campaign)
+    extra: dict[str, Any] = _extra()
+    #: The HTTP status it came with (not on the wire); 0 when built from a bare body.
+    http_status: int = attrs.field(default=0, eq=False)
+
+    @property
+    def secure_request_id(self) -> str | None:
+        """The generation request this result belongs to."""
+        return self.metadata.request_message_generation_api_request_secure_request_id
+
+    @property
+    def is_complete(self) -> bool:
+        """True once generation finished; ``generation_status`` decides, else the HTTP status."""
+        status = self.metadata.generation_status
+        if status is not None:
+            return status == COMPLETE
+        return self.http_status == 200
+
+    @property
+    def leads(self) -> tuple[Lead, ...]:
+        """Shortcut for ``campaign.leads_data``."""
+        return self.campaign.leads_data
+
+    @property
+    def message_types(self) -> tuple[str, ...]:
+        """The requested message types in step order, each once."""
+        steps = sorted(self.campaign.message_sequence, key=lambda s: s.step)
+        return tuple(dict.fromkeys(s.message_type for s in steps))
+
+    def messages_of(self, lead: Lead) -> dict[str, str | None]:
+        """The lead's messages with every requested type present (None where none was generated)."""
+        full: dict[str, str | None] = dict.fromkeys(self.message_types)
+        full.update(lead.messages)
+        return full
+
+
+@attrs.frozen(kw_only=True)
+class Progress:
+    """How far a generation has come, for progress displays."""
+
+    secure_request_id: str
+    generated: int
+    requested: int
+    complete: bool
+
+    @property
+    def fraction(self) -> float:
+        """Between 0 and 1; 1 once complete."""
+        if self.complete:
+            return 1.0
+        return min(self.generated / self.requested, 1.0) if self.requested else 0.0
+
+
+# --- supporting endpoints ----------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class Credits:
+    """``GET /account/check_credits``."""
+
+    message_allowance: int
+    credits_used: int
+    remaining_credits: int
+    extra: dict[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class SequenceStep:
+    """One step of a sequence template. The vendor does not document the shape; unknown keys kept."""
+
+    step: int | None = None
+    message_type: str | None = None
+    wait_days: int | None = None
+    extra: dict[str, Any] = _extra()
+
+
+@attrs.frozen(kw_only=True)
+class SequenceTemplate:
+    """A sequence template from ``GET /sequences/get_sequences``."""
+
+    name: str | None = None
+    sequence_length: str | None = None
+    campaign_objective: str | None = None
+    cadence_profile: str | None = None
+    saturated_markets: bool | None = None
+    steps: tuple[SequenceStep, ...] = ()
+    extra: dict[str, Any] = _extra()
+
+
+# --- the completion webhook --------------------------------------------------------------------
+@attrs.frozen(kw_only=True)
+class CompletionEvent:
+    """The completion webhook body. Both ``*_messages_count`` and ``*_message_count`` decode."""
+
+    secure_request_id: str
+    status: str | None = None
+    completed_at: str | None = None
+    requested_messages_count: int | None = None
+    generated_messages_count: int | None = None
+    webhook_triggered_at: str | None = None
+    extra: dict[str, Any] = _extra()
+
+
+__all__ = [
+    "COMPLETE",
+    "CONNECTION_REQUEST",
+    "FIRST_FOLLOW_UP",
+    "HIRING_ACTIVITY",
+    "IN_PROGRESS",
+    "KNOWN_MESSAGE_TYPES",
+    "MESSAGE_FIELD_EXCEPTIONS",
+    "SHARE_MATERIAL",
+    "STAGE_AMBITION",
+    "Account",
+    "Campaign",
+    "CompletionEvent",
+    "Credits",
+    "GenerationRequest",
+    "GenerationTicket",
+    "Lead",
+    "LeadInput",
+    "MessageStep",
+    "Metadata",
+    "Progress",
+    "RetrieveResult",
+    "SequenceStep",
+    "SequenceTemplate",
+    "message_field",
+    "message_type_of_field",
+]

@@ -1,0 +1,109 @@
+"""Shared fixtures: an isolated environment for every test, the sandbox, and cassette targets.
+
+Cassette tests replay with record mode ``none`` (the default). To re-record from the sandbox run
+``pytest --record-mode=rewrite tests/upscale``; with ``UPSCALE_API_KEY`` / ``COLLECT_API_KEY`` set, the
+same tests record against the live APIs instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from msgrelay import cassettes
+from msgrelay.config import DEFAULT_COLLECT_BASE_URL, DEFAULT_UPSCALE_BASE_URL
+from msgrelay.sandbox import SANDBOX_COLLECT_KEY, SANDBOX_UPSCALE_KEY, Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+CASSETTES = ROOT / "cassettes"
+
+#: Live keys are read once, before the autouse fixture clears the environment for each test.
+LIVE_KEYS = {
+    "upscale": os.environ.get("UPSCALE_API_KEY", ""),
+    "collect": os.environ.get("COLLECT_API_KEY", ""),
+}
+#: Every secret a cassette must never hold.
+KNOWN_SECRETS = (SANDBOX_UPSCALE_KEY, SANDBOX_COLLECT_KEY, *(k for k in LIVE_KEYS.values() if k))
+REPLAY_KEY = "replay-key-not-a-secret"
+
+_ENV_PREFIXES = ("UPSCALE_", "COLLECT_", "MSGRELAY_")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's keys, base URLs, plugins or home directory."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MSGRELAY_HOME", str(tmp_path / "msgrelay-home"))
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """Both emulated APIs on 127.0.0.1, on a port the OS picks."""
+    with Sandbox(seconds_per_message=0.001) as running:
+        yield running
+
+
+@pytest.fixture
+def cassette_rewriter() -> cassettes.BaseRewriter:
+    return cassettes.BaseRewriter()
+
+
+@pytest.fixture
+def vcr_config(cassette_rewriter: cassettes.BaseRewriter) -> dict[str, Any]:
+    return cassettes.vcr_config(cassette_rewriter, KNOWN_SECRETS)
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """``cassettes/<api>/<test module>/``: tests/upscale/test_client.py → cassettes/upscale/test_client."""
+    module = Path(str(request.node.path))
+    return str(CASSETTES / module.parent.name / module.stem)
+
+
+@attrs.frozen
+class Target:
+    """Where a cassette test sends its requests, and with which key."""
+
+    base_url: str
+    api_key: str
+    recording: bool
+    sandbox: Sandbox | None = None
+
+
+def _target(api: str, request: pytest.FixtureRequest, rewriter: cassettes.BaseRewriter) -> Iterator[Target]:
+    recording = (request.config.getoption("--record-mode") or "none") != "none"
+    if not recording:
+        # Replays never connect; a port nothing listens on makes any leak fail loudly, on loopback.
+        base = "http://127.0.0.1:9" + ("/upscale/api/v2" if api == "upscale" else "/collect/v1")
+        rewriter.register(base, api)
+        yield Target(base, REPLAY_KEY, recording=False)
+        return
+    if LIVE_KEYS[api]:
+        base = DEFAULT_UPSCALE_BASE_URL if api == "upscale" else DEFAULT_COLLECT_BASE_URL
+        rewriter.register(base, api)
+        yield Target(base, LIVE_KEYS[api], recording=True)
+        return
+    with Sandbox(seconds_per_message=0.001, webhook_delivery=False) as running:
+        base = running.upscale_url if api == "upscale" else running.collect_url
+        key = running.upscale_api_key if api == "upscale" else running.collect_api_key
+        rewriter.register(base, api)
+        yield Target(base, key, recording=True, sandbox=running)
+
+
+@pytest.fixture
+def upscale_target(request: pytest.FixtureRequest, cassette_rewriter: cassettes.BaseRewriter) -> Iterator[Target]:
+    """The Upscale API for a cassette test: a replay, the sandbox, or the live API."""
+    yield from _target("upscale", request, cassette_rewriter)
+
+
+@pytest.fixture
+def collect_target(request: pytest.FixtureRequest, cassette_rewriter: cassettes.BaseRewriter) -> Iterator[Target]:
+    """The Collect API for a cassette test: a replay, the sandbox, or the live API."""
+    yield from _target("collect", request, cassette_rewriter)
