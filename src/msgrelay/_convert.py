@@ -84,10 +84,16 @@ def make_converter() -> OrjsonConverter:
     conv.register_structure_hook(int | None, structure_optional_int)
     conv.register_structure_hook(bool, structure_bool)
     conv.register_structure_hook(bool | None, structure_optional_bool)
-    conv.register_structure_hook(dict[str, Any], lambda v, _: _require_object(v))
-    conv.register_structure_hook(Any, passthrough)
-    conv.register_unstructure_hook(dict[str, Any], passthrough)
+    is_json_object = is_exactly(dict[str, Any])
+    conv.register_structure_hook_func(is_json_object, lambda v, _: _require_object(v))
+    conv.register_unstructure_hook_func(is_json_object, passthrough)
+    conv.register_structure_hook_func(is_exactly(Any), passthrough)
     return conv
+
+
+def is_exactly(expected: Any) -> Callable[[Any], bool]:
+    """A hook predicate matching one type exactly (for generic aliases such as ``dict[str, Any]``)."""
+    return lambda t: bool(t == expected)
 
 
 def _require_object(value: Any) -> dict[str, Any]:
@@ -108,6 +114,7 @@ def register_open_class(
     renames: Mapping[str, str] | None = None,
     aliases: Mapping[str, str] | None = None,
     omit_none: frozenset[str] = frozenset(),
+    local: frozenset[str] = frozenset(),
 ) -> None:
     """Register structure and unstructure hooks that keep unknown keys in ``cls.extra``.
 
@@ -116,12 +123,14 @@ def register_open_class(
         aliases: other wire key → attribute, accepted on the way in (``generated_messages_count``
             for ``generated_message_count``); the canonical key is written on the way out.
         omit_none: attributes left out of the wire object when None (optional request fields).
+        local: attributes that are not on the wire at all (left at their default when structuring).
     """
     renames = dict(renames or {})
     aliases = dict(aliases or {})
-    names = wire_names(cls, renames)
+    names = {attr: key for attr, key in wire_names(cls, renames).items() if attr not in local}
     known = frozenset(names.values())
     overrides = {attr: override(rename=key) for attr, key in names.items() if attr != key}
+    overrides.update({attr: override(omit=True) for attr in local})
     base_structure = make_dict_structure_fn(
         cls,
         conv,
@@ -146,6 +155,7 @@ def register_open_class(
         conv,
         extra=override(omit=True),
         **{attr: override(rename=key, omit_if_default=attr in omit_none) for attr, key in names.items()},
+        **{attr: override(omit=True) for attr in local},
     )
 
     def unstructure(obj: Any) -> dict[str, Any]:
@@ -174,6 +184,12 @@ def _apply_aliases(data: dict[str, Any], alias_targets: Mapping[str, str]) -> di
     return out
 
 
+def _describe(exc: BaseException, _type: Any) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    return str(exc) or type(exc).__name__
+
+
 def error_paths(exc: BaseException, root: str = "") -> list[tuple[str, str]]:
     """``(wire path, message)`` for each leaf of a cattrs validation error.
 
@@ -181,7 +197,7 @@ def error_paths(exc: BaseException, root: str = "") -> list[tuple[str, str]]:
     ``root`` when given.
     """
     found: list[tuple[str, str]] = []
-    for line in cattrs.transform_error(exc, path="$"):
+    for line in cattrs.transform_error(exc, path="$", format_exception=_describe):
         message, _, where = line.rpartition(" @ ")
         path = where.removeprefix("$").lstrip(".")
         if root:

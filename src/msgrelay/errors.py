@@ -18,6 +18,7 @@ Branches follow what the caller does next::
     │       └── ServerError             5xx
     ├── TransportError              no usable HTTP answer: connection refused, reset, timed out
     │   └── TimeoutError
+    ├── WaitTimeoutError            an asynchronous result did not complete in time (``.last``)
     └── ResponseDecodeError         the vendor answered 2xx with a body we cannot read
 
 `ApiError` keeps the `requests.Response` as `.response`; its text never holds a credential, because
@@ -27,7 +28,7 @@ URLs are redacted before they reach an exception (see `msgrelay.http.redact_url`
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -53,6 +54,7 @@ __all__ = [
     "TimeoutError",
     "TransportError",
     "ValidationError",
+    "WaitTimeoutError",
 ]
 
 
@@ -218,6 +220,14 @@ class TransportError(MsgrelayError):
 
 class TimeoutError(TransportError):  # noqa: A001 - deliberately scoped to msgrelay.errors
     """The connect or read timeout elapsed."""
+
+
+class WaitTimeoutError(MsgrelayError):
+    """Waiting for an asynchronous result took longer than allowed. ``last`` is the latest partial result."""
+
+    def __init__(self, message: str, *, last: Any = None) -> None:
+        self.last = last
+        super().__init__(message)
 
 
 class ResponseDecodeError(MsgrelayError):

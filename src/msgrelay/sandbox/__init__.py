@@ -1,5 +1,6 @@
 """An emulator of the Upscale Outreach and Collect APIs, for the demo, cassettes and your own tests."""
 
+from msgrelay.sandbox.faults import Fault, FaultPlan
 from msgrelay.sandbox.server import (
     COLLECT_PREFIX,
     SANDBOX_COLLECT_KEY,
@@ -11,6 +12,8 @@ from msgrelay.sandbox.server import (
 
 __all__ = [
     "COLLECT_PREFIX",
+    "Fault",
+    "FaultPlan",
     "SANDBOX_COLLECT_KEY",
     "SANDBOX_UPSCALE_KEY",
     "UPSCALE_PREFIX",

@@ -7,13 +7,18 @@ and ``sandbox.collect_url`` are the base URLs to give the clients, ``sandbox.ups
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+import attrs
+
 from msgrelay._server import BackgroundServer
 from msgrelay.sandbox._router import Request, Response, read_request, write_response
 from msgrelay.sandbox.collect import CollectSandbox
+from msgrelay.sandbox.faults import Fault, FaultPlan
 from msgrelay.sandbox.upscale import UpscaleSandbox
 
 UPSCALE_PREFIX = "/upscale/api/v2"
@@ -24,12 +29,28 @@ SANDBOX_UPSCALE_KEY = "sandbox-upscale-key-0000000000000000"
 SANDBOX_COLLECT_KEY = "sandbox-collect-key-0000000000000000"
 
 
+@attrs.frozen
+class LoggedRequest:
+    """A request the sandbox answered."""
+
+    method: str
+    path: str
+    status: int
+
+
 class SandboxApp:
-    """The WSGI app: routes ``/upscale/api/v2/...`` and ``/collect/v1/...`` to their emulators."""
+    """The WSGI app: routes ``/upscale/api/v2/...`` and ``/collect/v1/...`` to their emulators.
+
+    Every answered request is appended to `requests` (method, path, status); scripted `faults` apply
+    before the emulators see a request.
+    """
 
     def __init__(self, upscale: UpscaleSandbox, collect: CollectSandbox) -> None:
         self.upscale = upscale
         self.collect = collect
+        self.faults = FaultPlan()
+        self.requests: list[LoggedRequest] = []
+        self._log_lock = threading.Lock()
         self._mounts: list[tuple[str, Callable[[Request], Response]]] = [
             (UPSCALE_PREFIX, upscale.dispatch),
             (COLLECT_PREFIX, collect.dispatch),
@@ -39,10 +60,28 @@ class SandboxApp:
         path = environ.get("PATH_INFO", "")
         if path in {"/", "/healthz"}:
             return write_response(Response(200, {"ok": True, "apis": [p for p, _ in self._mounts]}), start_response)
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        fault = self.faults.take(method, path)
+        if fault is not None and fault.status is not None:
+            response = Response(fault.status, fault.body, tuple(fault.headers.items()))
+        else:
+            response = self._dispatch(path, environ)
+        if fault is not None and fault.delay > 0:
+            time.sleep(fault.delay)
+        with self._log_lock:
+            self.requests.append(LoggedRequest(method, path, response.status))
+        return write_response(response, start_response)
+
+    def _dispatch(self, path: str, environ: dict[str, Any]) -> Response:
         for prefix, dispatch in self._mounts:
             if path.startswith(prefix + "/") or path == prefix:
-                return write_response(dispatch(read_request(environ, strip_prefix=prefix)), start_response)
-        return write_response(Response(404, {"error": f"unknown path {path}"}), start_response)
+                return dispatch(read_request(environ, strip_prefix=prefix))
+        return Response(404, {"error": f"unknown path {path}"})
+
+    def count(self, method: str, path_suffix: str) -> int:
+        """How many ``method`` requests to paths ending with ``path_suffix`` were answered."""
+        with self._log_lock:
+            return sum(1 for r in self.requests if r.method == method and r.path.endswith(path_suffix))
 
 
 class Sandbox:
@@ -55,6 +94,7 @@ class Sandbox:
         credits: the Upscale account's monthly message allowance.
         seconds_per_message: how long the Upscale emulator takes per message; 0 completes at once.
         webhook_delivery: whether the Upscale emulator POSTs completion webhooks.
+        threads: waitress worker threads.
     """
 
     def __init__(
@@ -80,6 +120,19 @@ class Sandbox:
         self.collect = CollectSandbox(api_key=collect_api_key)
         self.app = SandboxApp(self.upscale, self.collect)
         self._server = BackgroundServer(self.app, host=host, port=port, threads=threads)
+
+    @property
+    def faults(self) -> FaultPlan:
+        """Scripted faults: ``sandbox.faults.add(Fault("GET", "/account/check_credits", status=429))``."""
+        return self.app.faults
+
+    def inject(self, fault: Fault) -> None:
+        """Shortcut for ``sandbox.faults.add(fault)``."""
+        self.app.faults.add(fault)
+
+    def count(self, method: str, path_suffix: str) -> int:
+        """How many ``method`` requests to paths ending with ``path_suffix`` the sandbox answered."""
+        return self.app.count(method, path_suffix)
 
     @property
     def url(self) -> str:

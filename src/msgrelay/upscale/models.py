@@ -53,12 +53,9 @@ def message_type_of_field(key: str) -> str | None:
     return None
 
 
-def _frozen_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict(value) if value else {}
-
-
 def _extra() -> Any:
-    return attrs.field(factory=dict, converter=_frozen_dict, kw_only=True, repr=False)
+    # Keys the vendor sent that this class does not model; written back unchanged on encode.
+    return attrs.field(factory=dict, kw_only=True, repr=False)
 
 
 # --- the generation request --------------------------------------------------------------------

@@ -1,0 +1,68 @@
+"""Collect timestamps: three wire forms in, one canonical ``Z`` form out.
+
+The docs show ``2026-01-21T10:12:46Z``, ``2026-01-21T10:12:46.120Z`` and the older
+``2022-07-04 07:20:06 UTC`` for the same fields (contract §5). All three parse to a timezone-aware UTC
+`datetime`. On the way out a datetime is written in the form the current docs use: seconds with ``Z``,
+plus milliseconds when the value has them, so ``...Z`` and ``....120Z`` survive a round trip exactly.
+The older form is written back as ISO 8601, which is what the API documents today.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+__all__ = ["format_timestamp", "parse_timestamp"]
+
+_PATTERN = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d{1,9}))?"
+    r"(?P<zone>Z|z| UTC|[+-]\d{2}:?\d{2})?"
+)
+
+
+def parse_timestamp(text: str, *, require_zone: bool = False) -> datetime:
+    """A Collect timestamp as a timezone-aware UTC datetime.
+
+    Args:
+        text: ``...Z``, ``....mmmZ``, ``YYYY-MM-DD HH:MM:SS UTC``, or ISO 8601 with an offset.
+        require_zone: refuse a time without ``Z``, ``UTC`` or an offset. Reading is lenient (the API
+            documents every timestamp as UTC); writing a ``sendOn`` is not.
+
+    Raises:
+        ValueError: the text is not one of those forms, or names no zone when one is required.
+    """
+    match = _PATTERN.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"not an ISO 8601 UTC time: {text!r}")
+    zone = match["zone"]
+    if zone is None and require_zone:
+        raise ValueError(f"no time zone in {text!r}; end it with Z for UTC")
+    # Beyond microseconds Python has no precision to keep; the extra digits are dropped.
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
+    try:
+        naive = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}")
+    except ValueError:
+        raise ValueError(f"not a valid date and time: {text!r}") from None
+    offset = timedelta(0)
+    if zone is not None and zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        if zone[0] == "-":
+            offset = -offset
+    return (naive - offset).replace(tzinfo=UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """The wire form of a timezone-aware datetime: ``2026-01-21T10:12:46Z`` or ``...46.120Z``.
+
+    Raises:
+        ValueError: ``value`` is naive, so which instant it names is unknown.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"a naive datetime names no instant: {value.isoformat()}; give it tzinfo=UTC")
+    utc = value.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    micro = utc.microsecond
+    if micro:
+        text += f".{micro // 1000:03d}" if micro % 1000 == 0 else f".{micro:06d}"
+    return text + "Z"

@@ -1,0 +1,113 @@
+"""What the relay hands to plugins: the batch context, a fetched message, and a delivery.
+
+These are plain frozen values. A `Delivery` is rebuilt from the ledger on every attempt, so its
+``key`` and its ``lead`` are the same on a retry, in a later run, or in another worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import attrs
+
+from msgrelay.upscale.models import Lead
+
+__all__ = ["COLLECT", "UPSCALE", "Delivery", "GeneratedMessage", "RelayContext", "delivery_key"]
+
+#: The two sources a batch can come from (`RelayContext.source`).
+UPSCALE = "upscale"
+COLLECT = "collect"
+
+
+@attrs.frozen(kw_only=True)
+class RelayContext:
+    """The batch a hook call or a delivery belongs to.
+
+    Attributes:
+        source: ``"upscale"`` or ``"collect"``.
+        batch_id: the Upscale ``secure_request_id``, or the Collect request id.
+        customer_id: the Upscale ``automation_tool_customer_id``, when known.
+        campaign_id: the Upscale ``automation_tool_campaign_id``, when known.
+        campaign_name: the Upscale ``automation_tool_campaign_name``, when known.
+        message_types: the requested message types, in step order.
+        destinations: the destination names this batch is delivered to.
+    """
+
+    source: str
+    batch_id: str
+    customer_id: str | None = None
+    campaign_id: str | None = None
+    campaign_name: str | None = None
+    message_types: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    destinations: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+    @property
+    def secure_request_id(self) -> str | None:
+        """The Upscale generation id (None for a Collect batch)."""
+        return self.batch_id if self.source == UPSCALE else None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (stored in the ledger with the batch)."""
+        return attrs.asdict(self, retain_collection_types=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RelayContext:
+        """The inverse of `to_json`; unknown keys (from a newer version) are ignored."""
+        known = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@attrs.frozen(kw_only=True)
+class GeneratedMessage:
+    """One generated Upscale message: what `on_message_fetched` receives for Upscale batches."""
+
+    secure_request_id: str
+    external_prospect_id: str
+    message_type: str
+    text: str
+
+
+def delivery_key(destination: str, source: str, batch_id: str, item_id: str) -> str:
+    """The idempotency key of one delivery: the same for the same destination and item, always.
+
+    ``d_`` and 32 hex digits of SHA-256, safe as a header value, a file name or a CRM marker.
+    """
+    digest = hashlib.sha256(f"{destination}\x1f{source}\x1f{batch_id}\x1f{item_id}".encode()).hexdigest()
+    return "d_" + digest[:32]
+
+
+@attrs.frozen(kw_only=True)
+class Delivery:
+    """One item for one destination: an Upscale lead with its messages, or a Collect message.
+
+    Attributes:
+        destination: the destination's registered name.
+        key: the idempotency key, identical on every attempt (use it as a webhook id or CRM marker,
+            and drop a delivery whose key you have already seen).
+        context: the batch.
+        lead: the transformed lead (Upscale), with ``lead.messages``: message type → text or None.
+            None for a Collect message.
+        message: the Collect message as stored (a JSON-ready dict), or None for Upscale.
+        attempt: 1 on the first attempt, 2 on the first retry, and so on.
+    """
+
+    destination: str
+    key: str
+    context: RelayContext
+    lead: Lead | None = None
+    message: dict[str, Any] | None = None
+    attempt: int = 1
+
+    @property
+    def item_id(self) -> str:
+        """The lead's ``external_prospect_id``, or the Collect message's id."""
+        if self.lead is not None:
+            return self.lead.external_prospect_id
+        return str((self.message or {}).get("id", ""))
+
+    def message_key(self, message_type: str) -> str:
+        """A stable key for one message of the lead (for destinations that write one record per
+        message, such as a CRM note): the delivery key and the message type, hashed."""
+        digest = hashlib.sha256(f"{self.key}\x1f{message_type}".encode()).hexdigest()
+        return "m_" + digest[:32]

@@ -1,0 +1,113 @@
+"""The hooks a msgrelay plugin can implement, and the markers it decorates them with.
+
+A plugin is a module (or any object) whose functions carry ``@msgrelay.hookimpl`` and are named after
+the hooks below. It may implement any subset of them, and take any subset of a hook's arguments.
+The host calls every plugin's implementation in order: ``tryfirst`` ones, then the others in the order
+the plugins were registered, then ``trylast`` ones. An implementation that raises does not stop the
+others: the error is recorded with the plugin's name and the lead or message it concerned, and shows
+in ``msgrelay relay --status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from msgrelay.delivery import RelayContext
+    from msgrelay.upscale.models import Lead, RetrieveResult
+
+__all__ = ["hookimpl", "hookspec"]
+
+#: The project name the markers are bound to; the entry-point group is the same.
+PROJECT = "msgrelay"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+#: The marker plugin authors decorate their hook implementations with (re-exported as ``msgrelay.hookimpl``).
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def on_generation_complete(result: RetrieveResult, context: RelayContext) -> None:
+    """An Upscale generation batch is complete and has been retrieved.
+
+    Called once per batch, before any lead is transformed or delivered. Use it to log, count, or
+    notify; the batch is delivered whatever this hook does.
+
+    Args:
+        result: the complete retrieve response (``result.leads``, ``result.metadata``...), untransformed.
+        context: what the batch is (``context.secure_request_id``, customer and campaign ids, the
+            destinations it goes to).
+
+    Returns:
+        Nothing; a returned value is ignored.
+
+    Raising records the error against this plugin and the batch; the relay carries on.
+    """
+
+
+@hookspec
+def transform_lead(lead: Lead, context: RelayContext) -> Lead | None:
+    """Change a lead before it is delivered: a fold, not a broadcast.
+
+    The host threads each lead through every implementation in order: the second plugin receives
+    what the first returned, so two plugins compose. Build the new lead with ``attrs.evolve(lead, ...)``
+    (leads are frozen). What the last implementation returns is what every destination receives, and
+    it is stored with the delivery, so a retry delivers exactly the same lead.
+
+    Args:
+        lead: the lead as the previous implementation left it, with ``lead.messages`` (message type →
+            text, or None where nothing was generated).
+        context: the batch the lead belongs to.
+
+    Returns:
+        A new `Lead`, or None to leave the lead unchanged.
+
+    Raising records the error against this plugin and the lead, and passes the lead on unchanged
+    (as this implementation received it) to the next one.
+    """
+
+
+@hookspec
+def on_message_fetched(message: Any, lead: Lead | None, context: RelayContext) -> None:
+    """One message has been fetched: called once per message, after `transform_lead`.
+
+    For Upscale, ``message`` is a `msgrelay.delivery.GeneratedMessage` (``message_type``, ``text``,
+    ``external_prospect_id``), one per generated (non-null) message of the transformed lead, and
+    ``lead`` is that lead. For Collect, ``message`` is the typed Collect message and ``lead`` is None.
+
+    Args:
+        message: the message.
+        lead: the transformed lead the message belongs to, or None for a Collect message.
+        context: the batch (``context.source`` is ``"upscale"`` or ``"collect"``).
+
+    Returns:
+        Nothing; a returned value is ignored.
+
+    Raising records the error against this plugin and the message; the relay carries on.
+    """
+
+
+@hookspec
+def register_destinations(register: Callable[..., None]) -> None:
+    """Name the destinations this plugin delivers to.
+
+    Call ``register(name, deliver)`` once per destination. A host or a step selects destinations by
+    name (``msgrelay relay ID --to hubspot,store`` or ``MSGRELAY_DESTINATIONS``). The relay then calls
+    ``deliver(delivery)`` once per destination and lead (Upscale) or message (Collect), with a
+    `msgrelay.delivery.Delivery` whose ``key`` is the same on every retry, so the destination can
+    drop a repeat. ``deliver`` returns on success and raises to ask for a retry; after the last
+    attempt the delivery is dead-lettered (``msgrelay relay --retry-dead`` re-drives it).
+
+    ``register(name, deliver, deliver_many=fn)`` may also pass a batch form,
+    ``deliver_many(deliveries) -> dict[key, Exception]`` (the failures by delivery key; raising
+    fails the whole batch), which the relay prefers when present.
+
+    Names are lower case letters, digits, ``-``, ``_`` and ``.``; a name registered twice keeps the
+    first registration and records an error against the second plugin.
+
+    Args:
+        register: the callback described above.
+    """
