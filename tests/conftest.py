@@ -90,7 +90,8 @@ def _target(api: str, request: pytest.FixtureRequest, rewriter: cassettes.BaseRe
         rewriter.register(base, api)
         yield Target(base, LIVE_KEYS[api], recording=True)
         return
-    with Sandbox(seconds_per_message=0.001, webhook_delivery=False) as running:
+    # Slow enough that a recorded wait shows 202 (partial) before 200.
+    with Sandbox(seconds_per_message=0.05, webhook_delivery=False) as running:
         base = running.upscale_url if api == "upscale" else running.collect_url
         key = running.upscale_api_key if api == "upscale" else running.collect_api_key
         rewriter.register(base, api)
@@ -98,12 +99,16 @@ def _target(api: str, request: pytest.FixtureRequest, rewriter: cassettes.BaseRe
 
 
 @pytest.fixture
-def upscale_target(request: pytest.FixtureRequest, cassette_rewriter: cassettes.BaseRewriter) -> Iterator[Target]:
+def upscale_target(
+    request: pytest.FixtureRequest, cassette_rewriter: cassettes.BaseRewriter
+) -> Iterator[Target]:
     """The Upscale API for a cassette test: a replay, the sandbox, or the live API."""
     yield from _target("upscale", request, cassette_rewriter)
 
 
 @pytest.fixture
-def collect_target(request: pytest.FixtureRequest, cassette_rewriter: cassettes.BaseRewriter) -> Iterator[Target]:
+def collect_target(
+    request: pytest.FixtureRequest, cassette_rewriter: cassettes.BaseRewriter
+) -> Iterator[Target]:
     """The Collect API for a cassette test: a replay, the sandbox, or the live API."""
     yield from _target("collect", request, cassette_rewriter)

@@ -206,7 +206,9 @@ def error_paths(exc: BaseException, root: str = "") -> list[tuple[str, str]]:
     return found
 
 
-def structure_with_path(conv: cattrs.Converter, data: Any, cls: type[T], on_error: Callable[[str, str], Exception]) -> T:
+def structure_with_path(
+    conv: cattrs.Converter, data: Any, cls: type[T], on_error: Callable[[str, str], Exception]
+) -> T:
     """`conv.structure`, turning the first validation failure into ``on_error(path, message)``."""
     try:
         return conv.structure(data, cls)

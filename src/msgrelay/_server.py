@@ -18,12 +18,10 @@ logger = logging.getLogger("msgrelay.server")
 
 def _waitress() -> Any:
     try:
-        import waitress  # noqa: PLC0415 - optional dependency, imported where it is needed
-        import waitress.wasyncore  # noqa: PLC0415
+        import waitress
+        import waitress.wasyncore
     except ImportError:  # pragma: no cover - depends on the install
-        raise ConfigurationError(
-            "serving needs waitress: pip install 'msgrelay[server]'"
-        ) from None
+        raise ConfigurationError("serving needs waitress: pip install 'msgrelay[server]'") from None
     return waitress
 
 
@@ -70,7 +68,9 @@ class BackgroundServer:
             # Short poll so a stop request is noticed at once.
             asyncore_loop_timeout=0.2,
         )
-        self._thread = threading.Thread(target=self._server.run, name=f"msgrelay-server-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name=f"msgrelay-server-{self.port}", daemon=True
+        )
         self._thread.start()
         logger.debug("serving on %s", self.url)
         return self

@@ -31,7 +31,7 @@ _TOKEN_IN_TEXT = re.compile(r"(token=)[^&\"'\s\\]+")
 #: Header lines in a YAML cassette that carry a credential-looking value (what the scanner flags).
 _CREDENTIAL_HEADER = re.compile(
     r"^\s*['\"]?(api-key|authorization|x-api-key|x-msgrelay-token)['\"]?:\s*\n?\s*-?\s*['\"]?"
-    r"(?!REDACTED)([^'\"\s\]]{8,})",
+    r"(?:(?:Basic|Bearer|Token)\s+)?(?!REDACTED)([^'\"\s\]]{8,})",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -50,7 +50,7 @@ class BaseRewriter:
         """``uri`` with its real base replaced by the canonical one."""
         for actual, canonical in self.actual_to_canonical.items():
             if uri.startswith(actual):
-                return canonical + uri[len(actual):]
+                return canonical + uri[len(actual) :]
         return uri
 
 
@@ -119,9 +119,12 @@ def scan_for_secrets(root: Path, secrets: Iterable[str] = ()) -> list[Leak]:
             index = text.find(secret)
             if index >= 0:
                 leaks.append(Leak(path, text.count("\n", 0, index) + 1, "a known secret value"))
-        for match in _CREDENTIAL_HEADER.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            leaks.append(Leak(path, line, f"a credential in the {match.group(1)} header"))
-        for match in re.finditer(r"token=(?!REDACTED)[A-Za-z0-9_\-]{8,}", text):
-            leaks.append(Leak(path, text.count("\n", 0, match.start()) + 1, "a notify-URL token"))
+        leaks.extend(
+            Leak(path, text.count("\n", 0, m.start()) + 1, f"a credential in the {m.group(1)} header")
+            for m in _CREDENTIAL_HEADER.finditer(text)
+        )
+        leaks.extend(
+            Leak(path, text.count("\n", 0, m.start()) + 1, "a notify-URL token")
+            for m in re.finditer(r"token=(?!REDACTED)[A-Za-z0-9_\-]{8,}", text)
+        )
     return leaks

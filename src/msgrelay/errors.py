@@ -218,7 +218,7 @@ class TransportError(MsgrelayError):
         super().__init__(f"{message} ({method} {url})")
 
 
-class TimeoutError(TransportError):  # noqa: A001 - deliberately scoped to msgrelay.errors
+class TimeoutError(TransportError):
     """The connect or read timeout elapsed."""
 
 
@@ -242,4 +242,3 @@ class ResponseDecodeError(MsgrelayError):
         self.path = path
         where = f" at {path}" if path else ""
         super().__init__(f"cannot decode response of {method} {url}{where}: {message}")
-

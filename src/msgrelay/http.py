@@ -161,7 +161,9 @@ def map_request_exception(exc: requests.RequestException, *, method: str, url: s
     if isinstance(exc, requests.ConnectionError):
         what = "could not connect" if not reached else "connection failed mid-request"
         return errors.TransportError(what, method=method, url=url, may_have_reached_server=reached)
-    return errors.TransportError(f"request failed ({name})", method=method, url=url, may_have_reached_server=reached)
+    return errors.TransportError(
+        f"request failed ({name})", method=method, url=url, may_have_reached_server=reached
+    )
 
 
 class Transport:
@@ -201,7 +203,9 @@ class Transport:
         self.session = session or requests.Session()
         self.session.trust_env = trust_env
         self.session.auth = auth
-        self.session.headers.update({"User-Agent": user_agent(user_agent_extra), "Accept": "application/json"})
+        self.session.headers.update(
+            {"User-Agent": user_agent(user_agent_extra), "Accept": "application/json"}
+        )
 
     def __repr__(self) -> str:
         return f"<Transport {self.base_url}>"
@@ -258,7 +262,12 @@ class Transport:
                     raise error from None
                 logger.info(
                     "%s %s: %s; retrying in %.1f s (attempt %d of %d)",
-                    method, safe_url, error, wait, attempt + 1, self.retry.max_attempts,
+                    method,
+                    safe_url,
+                    error,
+                    wait,
+                    attempt + 1,
+                    self.retry.max_attempts,
                 )
                 self._sleep(wait)
                 continue
@@ -276,7 +285,12 @@ class Transport:
                 raise error_for_response(response, method=method, url=safe_url, secrets=self._secrets)
             logger.info(
                 "%s %s -> %d; retrying in %.1f s (attempt %d of %d)",
-                method, safe_url, response.status_code, wait, attempt + 1, self.retry.max_attempts,
+                method,
+                safe_url,
+                response.status_code,
+                wait,
+                attempt + 1,
+                self.retry.max_attempts,
             )
             response.close()
             self._sleep(wait)

@@ -45,9 +45,9 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The jittered wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         # Half fixed, half random: never a zero wait, yet clients spread out.
-        return ceiling / 2 + self.rng() * ceiling / 2
+        return ceiling / 2 + float(self.rng()) * ceiling / 2
 
     def delay_after_status(
         self, *, method: str, attempt: int, status: int, retry_after: float | None
@@ -63,7 +63,9 @@ class RetryPolicy:
             return max(retry_after, 0.0)
         return self.backoff(attempt)
 
-    def delay_after_failure(self, *, method: str, attempt: int, may_have_reached_server: bool) -> float | None:
+    def delay_after_failure(
+        self, *, method: str, attempt: int, may_have_reached_server: bool
+    ) -> float | None:
         """Seconds to wait before resending after a transport failure, or None to give up."""
         if attempt >= self.max_attempts:
             return None

@@ -29,10 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
             "Relay generated outreach messages from Upscale Outreach and Collect into CRMs, outreach "
             "tools and workflows. Output is JSON (or JSON Lines) on stdout; errors are one line on stderr."
         ),
-        epilog="Run 'msgrelay COMMAND --help' for a command's options. Exit codes: 0 ok, 1 API failure, 2 bad input.",
+        epilog="Run 'msgrelay COMMAND --help' for a command's options. "
+        "Exit codes: 0 ok, 1 API failure, 2 bad input.",
     )
     parser.add_argument("--version", action="version", version=f"msgrelay {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv for HTTP detail)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log to stderr (-vv for HTTP detail)"
+    )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

@@ -8,9 +8,10 @@ are kept in ``extra`` and written back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import cattrs
 from cattrs.errors import AttributeValidationNote, ClassValidationError
@@ -30,12 +31,15 @@ from msgrelay.collect.models import (
 )
 from msgrelay.collect.timestamps import format_timestamp, parse_timestamp
 from msgrelay.collect.validation import UNSET
+from msgrelay.errors import Problem, ValidationError
 
 __all__ = [
+    "OnError",
     "configure_converter",
     "decode_message",
     "decode_messages",
     "decode_request",
+    "decode_requests",
     "encode",
     "make_converter",
 ]
@@ -61,8 +65,11 @@ def _structure_optional_datetime(value: Any, _: Any) -> datetime | None:
     return None if value is None else _structure_datetime(value, None)
 
 
-def _channel_error(value: Any) -> ClassValidationError:
-    error = TypeError(f"expected a channel name, got {type(value).__name__}")
+def _channel_error(value: Any, expected: str | None = None) -> ClassValidationError:
+    if expected is None:
+        error: Exception = TypeError(f"expected a channel name, got {type(value).__name__}")
+    else:
+        error = ValueError(f"expected channel {expected!r}, got {value!r}")
     error.__notes__ = [AttributeValidationNote("Structuring message @ attribute channel", "channel", str)]
     return ClassValidationError("While structuring a message", [error], dict)
 
@@ -78,20 +85,48 @@ def _message_structurer(conv: cattrs.Converter) -> Callable[[Any, Any], Message]
         cls = _KNOWN_MESSAGE_CLASSES.get(channel)
         if cls is None:
             return UnknownMessage(channel=channel, data=data)
-        fields = {key: value for key, value in data.items() if key != "channel"}
-        return conv.structure(fields, cls)  # type: ignore[return-value]
+        return conv.structure(data, cls)
 
     return structure
 
 
+#: The order the docs list a message's keys in; unknown keys follow, as received.
+_MESSAGE_KEY_ORDER = (
+    "id",
+    "requestId",
+    "channel",
+    "title",
+    "text",
+    "body",
+    "status",
+    "sendOn",
+    "createdAt",
+    "updatedAt",
+)
+
+
 def _with_channel(conv: cattrs.Converter, cls: type[Any]) -> None:
-    """Write ``channel`` first: it is the class itself, not one of its fields."""
-    base = conv.get_unstructure_hook(cls)
+    """``channel`` is the class itself, not a field: drop it on the way in, write it on the way out.
+
+    Keys are written in the documented order, unknown ones last.
+    """
+    base_structure = conv.get_structure_hook(cls)
+    base_unstructure = conv.get_unstructure_hook(cls)
     channel = cls.channel
 
-    def unstructure(obj: Any) -> dict[str, Any]:
-        return {"channel": channel, **base(obj)}
+    def structure(data: Any, _: Any) -> Any:
+        if type(data) is dict and "channel" in data:
+            if data["channel"] not in (channel, None):
+                raise _channel_error(data["channel"], expected=channel)
+            data = {key: value for key, value in data.items() if key != "channel"}
+        return base_structure(data, cls)
 
+    def unstructure(obj: Any) -> dict[str, Any]:
+        fields = {"channel": channel, **base_unstructure(obj)}
+        ordered = {key: fields.pop(key) for key in _MESSAGE_KEY_ORDER if key in fields}
+        return {**ordered, **fields}
+
+    conv.register_structure_hook(cls, structure)
     conv.register_unstructure_hook(cls, unstructure)
 
 
@@ -148,7 +183,9 @@ def configure_converter(conv: cattrs.Converter) -> None:
         renames={"id": "_id", "first_name": "firstName", "last_name": "lastName"},
         omit_none=frozenset({"email", "first_name", "last_name", "company"}),
     )
-    conv.register_structure_hook(Contact | None, lambda v, _: None if v is None else conv.structure(v, Contact))
+    conv.register_structure_hook(
+        Contact | None, lambda value, _: None if value is None else conv.structure(value, Contact)
+    )
     _convert.register_open_class(
         conv,
         CollectRequest,
@@ -176,26 +213,67 @@ def make_converter() -> OrjsonConverter:
 
 _CONVERTER = make_converter()
 
+#: Called with ``(wire path, message)`` when a body breaks the contract; returns the error to raise.
+OnError = Callable[[str, str], Exception]
 
-def decode_message(data: Any) -> Message:
+_REQUEST_RENAMES = {
+    "id": "_id",
+    "campaign_id": "campaignId",
+    "created_at": "createdAt",
+    "due_date": "dueDate",
+    "portal_url": "portalUrl",
+    "first_name": "firstName",
+    "last_name": "lastName",
+}
+_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _input_error(path: str, message: str) -> Exception:
+    return ValidationError([Problem(path, message)], subject="Collect JSON")
+
+
+def _decode(data: Any, kind: Any, renames: Mapping[str, str], on_error: OnError) -> Any:
+    try:
+        return _CONVERTER.structure(data, kind)
+    except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
+        if not isinstance(exc, cattrs.BaseValidationError):
+            raise on_error("", str(exc)) from None
+        path, message = _convert.error_paths(exc)[0]
+        # cattrs names attributes; a caller reading the body needs its keys (createdAt, _id).
+        wire = _SEGMENT.sub(lambda m: renames.get(m.group(0), m.group(0)), path)
+        raise on_error(wire, message) from None
+
+
+def decode_message(data: Any, *, on_error: OnError = _input_error) -> Message:
     """One wire message as its typed class.
 
-    Raises:
-        cattrs.BaseValidationError: the object breaks the contract (`_convert.error_paths` names where).
+    Args:
+        data: the parsed JSON object.
+        on_error: builds the error for a body that breaks the contract, from its wire path and a
+            message; by default a `ValidationError` (the JSON was input).
     """
-    return _CONVERTER.structure(data, Message)  # type: ignore[arg-type]
+    return cast(Message, _decode(data, Message, _MESSAGE_RENAMES, on_error))
 
 
-def decode_messages(data: Any) -> list[Message]:
+def decode_messages(data: Any, *, on_error: OnError = _input_error) -> list[Message]:
     """A bare array of wire messages, in the order received."""
-    return _CONVERTER.structure(data, list[Message])  # type: ignore[valid-type]
+    if type(data) is not list:
+        raise on_error("", f"expected an array of messages, got {type(data).__name__}")
+    return cast(list[Message], _decode(data, list[Message], _MESSAGE_RENAMES, on_error))
 
 
-def decode_request(data: Any) -> CollectRequest:
-    """One wire request (summary or full)."""
-    return _CONVERTER.structure(data, CollectRequest)
+def decode_request(data: Any, *, on_error: OnError = _input_error) -> CollectRequest:
+    """One wire request (a summary from the list, or the full object)."""
+    return cast(CollectRequest, _decode(data, CollectRequest, _REQUEST_RENAMES, on_error))
+
+
+def decode_requests(data: Any, *, on_error: OnError = _input_error) -> list[CollectRequest]:
+    """A bare array of wire requests (one page of the list)."""
+    if type(data) is not list:
+        raise on_error("", f"expected an array of requests, got {type(data).__name__}")
+    return cast(list[CollectRequest], _decode(data, list[CollectRequest], _REQUEST_RENAMES, on_error))
 
 
 def encode(value: Any) -> Any:
-    """Wire JSON (a dict, a list, a string...) of a message, a draft, changes, a request or a list."""
+    """Wire JSON of a message, a draft, changes, a request, or a list of them."""
     return _CONVERTER.unstructure(value)

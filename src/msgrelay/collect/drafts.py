@@ -103,7 +103,7 @@ class MessageChanges:
     """
 
     title: str | Unset = UNSET
-    text: str | None | Unset = UNSET
+    text: str | Unset | None = UNSET
     body: str | Unset = UNSET
     send_on: datetime | Unset = attrs.field(default=UNSET, converter=_change_send_on)
 
@@ -112,13 +112,18 @@ class MessageChanges:
 
     def problems(self, channel: str | None = None) -> list[Problem]:
         """Every problem with these changes, with the rules of ``channel`` when it is given."""
-        return check_changes(title=self.title, text=self.text, body=self.body, send_on=self.send_on, channel=channel)
+        return check_changes(
+            title=self.title, text=self.text, body=self.body, send_on=self.send_on, channel=channel
+        )
 
     @property
     def wire_fields(self) -> tuple[str, ...]:
         """The wire names of the fields that will be sent."""
         values = {"title": self.title, "text": self.text, "body": self.body, "sendOn": self.send_on}
         return tuple(name for name, value in values.items() if value is not UNSET)
+
+
+_CHANNEL_NAMES = {SMS: "SMS"}
 
 
 def new_message(
@@ -134,9 +139,8 @@ def new_message(
     Raises:
         ValidationError: naming every problem (``title``, ``body``, ``sendOn``...).
     """
-    raise_for(
-        check_new_message(channel, title=title, text=text, body=body, send_on=send_on), subject=f"{channel} message"
-    )
+    problems = check_new_message(channel, title=title, text=text, body=body, send_on=send_on)
+    raise_for(problems, subject=f"{_CHANNEL_NAMES.get(channel, channel)} message")
     if channel == INTERNAL:
         return NewInternalMessage(title=title or "", text=text)
     if channel == EMAIL:

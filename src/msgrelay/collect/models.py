@@ -11,7 +11,6 @@ Channels and statuses are open sets: the known values are constants, other strin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar, TypeAlias
 
@@ -55,15 +54,16 @@ OPENED = "opened"
 CLICKED = "clicked"
 CREDIT_MISSING = "creditMissing"
 PHONE_ERROR = "phoneError"
-KNOWN_STATUSES: tuple[str, ...] = (PENDING, PAUSED, SENDING, SENT, OPENED, CLICKED, CREDIT_MISSING, PHONE_ERROR)
-
-
-def _plain_dict(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict(value) if value else {}
-
-
-def _extra() -> Any:
-    return attrs.field(factory=dict, converter=_plain_dict, kw_only=True, repr=False)
+KNOWN_STATUSES: tuple[str, ...] = (
+    PENDING,
+    PAUSED,
+    SENDING,
+    SENT,
+    OPENED,
+    CLICKED,
+    CREDIT_MISSING,
+    PHONE_ERROR,
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -79,7 +79,8 @@ class InternalMessage:
     text: str | None = None
     created_at: datetime
     updated_at: datetime | None = None
-    extra: dict[str, Any] = _extra()
+    #: Keys the API sent that this class does not model; written back unchanged on encode.
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -98,7 +99,8 @@ class EmailMessage:
     send_on: datetime | None = None
     created_at: datetime
     updated_at: datetime | None = None
-    extra: dict[str, Any] = _extra()
+    #: Keys the API sent that this class does not model; written back unchanged on encode.
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -115,7 +117,8 @@ class SmsMessage:
     created_at: datetime
     title: str | None = None
     updated_at: datetime | None = None
-    extra: dict[str, Any] = _extra()
+    #: Keys the API sent that this class does not model; written back unchanged on encode.
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -123,7 +126,7 @@ class UnknownMessage:
     """A message on a channel this version does not know, kept exactly as received in ``data``."""
 
     channel: str
-    data: dict[str, Any] = attrs.field(converter=_plain_dict)
+    data: dict[str, Any]
 
     @property
     def id(self) -> str | None:
@@ -151,7 +154,8 @@ class Contact:
     first_name: str | None = None
     last_name: str | None = None
     company: str | None = None
-    extra: dict[str, Any] = _extra()
+    #: Keys the API sent that this class does not model; written back unchanged on encode.
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -170,4 +174,5 @@ class CollectRequest:
     due_date: datetime | None = None
     portal_url: str | None = None
     contact: Contact | None = None
-    extra: dict[str, Any] = _extra()
+    #: Keys the API sent that this class does not model; written back unchanged on encode.
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)

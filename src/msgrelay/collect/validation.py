@@ -70,7 +70,7 @@ def coerce_send_on(value: object) -> tuple[datetime | None, Problem | None]:
     example = "such as 2026-02-06T10:00:00Z"
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
-            return None, Problem("sendOn", f"needs a time zone: a naive datetime names no instant ({example})")
+            return None, Problem("sendOn", f"needs a time zone; a naive datetime is no instant ({example})")
         return value.astimezone(UTC), None
     if isinstance(value, str):
         try:
@@ -162,7 +162,8 @@ def check_changes(
         elif channel == SMS:
             problems.append(Problem("title", "is not used for SMS messages; leave it out"))
         else:
-            problems += _text_problems("title", title, minimum=EMAIL_TITLE_MIN_LENGTH if channel == EMAIL else 0)
+            minimum = EMAIL_TITLE_MIN_LENGTH if channel == EMAIL else 0
+            problems += _text_problems("title", title, minimum=minimum)
     if text is not UNSET:
         if text is not None and not isinstance(text, str):
             problems.append(Problem("text", f"must be a string or null, got {type(text).__name__}"))

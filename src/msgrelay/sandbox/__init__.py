@@ -12,11 +12,11 @@ from msgrelay.sandbox.server import (
 
 __all__ = [
     "COLLECT_PREFIX",
-    "Fault",
-    "FaultPlan",
     "SANDBOX_COLLECT_KEY",
     "SANDBOX_UPSCALE_KEY",
     "UPSCALE_PREFIX",
+    "Fault",
+    "FaultPlan",
     "Sandbox",
     "SandboxApp",
 ]

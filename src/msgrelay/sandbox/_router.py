@@ -99,15 +99,30 @@ class Router:
             except HttpError as exc:
                 return exc.response()
         if allowed:
-            return Response(405, {"error": f"method {request.method} not allowed"}, (("Allow", ", ".join(allowed)),))
+            return Response(
+                405, {"error": f"method {request.method} not allowed"}, (("Allow", ", ".join(allowed)),)
+            )
         return Response(404, {"error": f"no route for {request.method} {request.path}"})
 
 
 _REASONS = {
-    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-    401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests",
-    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 
@@ -122,7 +137,7 @@ def read_request(environ: Mapping[str, Any], *, strip_prefix: str = "") -> Reque
         headers["content-type"] = environ["CONTENT_TYPE"]
     path = environ.get("PATH_INFO", "") or "/"
     if strip_prefix and path.startswith(strip_prefix):
-        path = path[len(strip_prefix):] or "/"
+        path = path[len(strip_prefix) :] or "/"
     query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     return Request(environ["REQUEST_METHOD"].upper(), path, query, headers, body)
 

@@ -59,7 +59,9 @@ class SandboxApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path in {"/", "/healthz"}:
-            return write_response(Response(200, {"ok": True, "apis": [p for p, _ in self._mounts]}), start_response)
+            return write_response(
+                Response(200, {"ok": True, "apis": [p for p, _ in self._mounts]}), start_response
+            )
         method = environ.get("REQUEST_METHOD", "GET").upper()
         fault = self.faults.take(method, path)
         if fault is not None and fault.status is not None:
@@ -95,6 +97,7 @@ class Sandbox:
         seconds_per_message: how long the Upscale emulator takes per message; 0 completes at once.
         webhook_delivery: whether the Upscale emulator POSTs completion webhooks.
         threads: waitress worker threads.
+        clock: seconds since the epoch, for the Upscale emulator (tests pass a settable one).
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class Sandbox:
         seconds_per_message: float = 0.02,
         webhook_delivery: bool = True,
         threads: int = 8,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.upscale_api_key = upscale_api_key
         self.collect_api_key = collect_api_key
@@ -116,6 +120,7 @@ class Sandbox:
             credits=credits,
             seconds_per_message=seconds_per_message,
             webhook_delivery=webhook_delivery,
+            clock=clock,
         )
         self.collect = CollectSandbox(api_key=collect_api_key)
         self.app = SandboxApp(self.upscale, self.collect)

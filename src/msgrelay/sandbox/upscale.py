@@ -212,8 +212,11 @@ class UpscaleSandbox:
                     self._generated[(lead["external_prospect_id"], item.message_type)] = item.text
             self.batches[batch.secure_request_id] = batch
             self._by_fingerprint[fingerprint] = batch.secure_request_id
-        self.webhooks.schedule(batch.completes_at, lambda: self.completion_event(batch.secure_request_id),
-                               generation.completion_notification_url)
+        self.webhooks.schedule(
+            batch.completes_at,
+            lambda: self.completion_event(batch.secure_request_id),
+            generation.completion_notification_url,
+        )
         return Response(200, _ticket(batch.secure_request_id, duplicate=False))
 
     def _plan(self, body: dict[str, Any], generation: GenerationRequest) -> Batch:
@@ -224,7 +227,10 @@ class UpscaleSandbox:
                 earlier = self._generated.get((lead["external_prospect_id"], kind))
                 if earlier is not None:
                     plan.append(PlannedMessage(index, kind, earlier, charged=False))
-                elif kind == HIRING_ACTIVITY and lead["lead_company"].strip().lower() in self.companies_without_job_posts:
+                elif (
+                    kind == HIRING_ACTIVITY
+                    and lead["lead_company"].strip().lower() in self.companies_without_job_posts
+                ):
                     plan.append(PlannedMessage(index, kind, None, charged=False))
                 else:
                     plan.append(PlannedMessage(index, kind, WRITERS[kind](lead, body), charged=True))
@@ -259,7 +265,10 @@ class UpscaleSandbox:
         source = batch.body
         leads: list[dict[str, Any]] = []
         for lead in source["lead_data"]:
-            item: dict[str, Any] = {"external_prospect_id": lead["external_prospect_id"], "linkedin": lead["linkedin"]}
+            item: dict[str, Any] = {
+                "external_prospect_id": lead["external_prospect_id"],
+                "linkedin": lead["linkedin"],
+            }
             for kind in batch.message_types:
                 item[message_field(kind)] = None
             leads.append(item)
@@ -280,7 +289,9 @@ class UpscaleSandbox:
             "requested_message_count": len(batch.plan),
             "generated_message_count": generated,
             "failed_messages_count": len(failed_leads) if complete else None,
-            "failed_messages_reason": (NO_HIRING_REASON if failed_leads else None) if complete else IN_PROGRESS_REASON,
+            "failed_messages_reason": (NO_HIRING_REASON if failed_leads else None)
+            if complete
+            else IN_PROGRESS_REASON,
         }
         return {
             "metadata": metadata,
@@ -344,7 +355,7 @@ class UpscaleSandbox:
 
 
 def _same(given: str, expected: str) -> bool:
-    import hmac  # noqa: PLC0415
+    import hmac
 
     return hmac.compare_digest(given.encode(), expected.encode())
 
@@ -365,14 +376,22 @@ def _parse_generation_request(body: Any) -> GenerationRequest:
     # Missing keys become blanks so the rule check below reports them all in the vendor's wording.
     filled = dict(body)
     for name in (
-        "completion_notification_url", "automation_tool_customer_id", "automation_tool_campaign_id",
-        "automation_tool_campaign_name", "proposition_company_name", "proposition_company_url",
+        "completion_notification_url",
+        "automation_tool_customer_id",
+        "automation_tool_campaign_id",
+        "automation_tool_campaign_name",
+        "proposition_company_name",
+        "proposition_company_url",
     ):
         if not isinstance(filled.get(name), str):
             filled[name] = ""
     filled["lead_data"] = [
-        {**{k: "" for k in ("external_prospect_id", "linkedin", "first_name", "lead_company")},
-         **{k: v for k, v in lead.items() if v is not None}} if isinstance(lead, dict) else lead
+        {
+            **dict.fromkeys(("external_prospect_id", "linkedin", "first_name", "lead_company"), ""),
+            **{k: v for k, v in lead.items() if v is not None},
+        }
+        if isinstance(lead, dict)
+        else lead
         for lead in body["lead_data"]
     ]
     try:
@@ -382,7 +401,9 @@ def _parse_generation_request(body: Any) -> GenerationRequest:
     problems = [f"{p.path} {p.message}" for p in check_generation_request(generation)]
     for index, step in enumerate(generation.message_sequence):
         if step.message_type not in WRITERS:
-            problems.append(f"message_sequence[{index}].messageType {step.message_type!r} is not available yet")
+            problems.append(
+                f"message_sequence[{index}].messageType {step.message_type!r} is not available yet"
+            )
     if problems:
         raise HttpError(422, {"error": " ".join(problems)})
     return generation
@@ -489,5 +510,11 @@ class WebhookSender:
             self.log.append(record)
         if not record.ok and attempt < self.attempts:
             delay = self.backoff * 2 ** (attempt - 1)
-            logger.info("webhook to %s failed (%s); retry %d in %.1f s", url.split("?")[0], status or error, attempt + 1, delay)
+            logger.info(
+                "webhook to %s failed (%s); retry %d in %.1f s",
+                url.split("?")[0],
+                status or error,
+                attempt + 1,
+                delay,
+            )
             self.schedule(self.clock() + delay, event, url, attempt + 1)

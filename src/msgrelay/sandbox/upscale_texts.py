@@ -41,7 +41,8 @@ def share_material(lead: Fields, request: Fields) -> str:
 def hiring_activity(lead: Fields, request: Fields) -> str:
     return (
         f"Noticed {lead['lead_company']} is hiring in {request['hiring_location']}, congrats on the growth, "
-        f"{lead['first_name']}. New teams often need {request['proposition_company_name']} early.{_sign(request)}"
+        f"{lead['first_name']}. New teams often need {request['proposition_company_name']} early."
+        f"{_sign(request)}"
     )
 
 

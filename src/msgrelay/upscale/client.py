@@ -15,8 +15,13 @@ import attrs
 import requests
 
 from msgrelay import errors
-from msgrelay.config import DEFAULT_UPSCALE_BASE_URL, UPSCALE_API_KEY, UPSCALE_BASE_URL
-from msgrelay.config import resolve_api_key, resolve_base_url
+from msgrelay.config import (
+    DEFAULT_UPSCALE_BASE_URL,
+    UPSCALE_API_KEY,
+    UPSCALE_BASE_URL,
+    resolve_api_key,
+    resolve_base_url,
+)
 from msgrelay.http import Timeout, Transport, redact_url
 from msgrelay.retry import RetryPolicy
 from msgrelay.upscale import convert
@@ -156,7 +161,9 @@ class UpscaleClient:
         rather than risk paying twice.
         """
         validate_generation_request(request)
-        response = self.transport.request("POST", self.paths.request_generation, json=convert.unstructure(request))
+        response = self.transport.request(
+            "POST", self.paths.request_generation, json=convert.unstructure(request)
+        )
         ticket = self._decode(response, GenerationTicket)
         logger.info("generation requested: %s (%d leads)", ticket.secure_request_id, len(request.lead_data))
         return ticket
@@ -176,12 +183,16 @@ class UpscaleClient:
             return convert.decode_retrieve(response.content, response.status_code)
         except errors.ValidationError as exc:
             raise errors.ResponseDecodeError(
-                exc.problems[0].message, method="GET", url=self.transport.url(self.paths.retrieve_messages),
+                exc.problems[0].message,
+                method="GET",
+                url=self.transport.url(self.paths.retrieve_messages),
                 path=exc.problems[0].path,
             ) from None
         except ValueError as exc:  # orjson.JSONDecodeError
             raise errors.ResponseDecodeError(
-                f"body is not JSON ({exc})", method="GET", url=self.transport.url(self.paths.retrieve_messages)
+                f"body is not JSON ({exc})",
+                method="GET",
+                url=self.transport.url(self.paths.retrieve_messages),
             ) from None
 
     def wait_for_completion(
@@ -259,7 +270,10 @@ class UpscaleClient:
                 "expected a list of sequences", method="GET", url=self.transport.url(self.paths.get_sequences)
             )
         try:
-            return [convert.structure(item, SequenceTemplate, root=f"sequences[{i}]") for i, item in enumerate(items)]
+            return [
+                convert.structure(item, SequenceTemplate, root=f"sequences[{i}]")
+                for i, item in enumerate(items)
+            ]
         except errors.ValidationError as exc:
             raise errors.ResponseDecodeError(
                 exc.problems[0].message,
@@ -279,6 +293,8 @@ def progress_of(result: RetrieveResult, secure_request_id: str) -> Progress:
     if generated is None:
         generated = sum(1 for lead in result.leads for text in lead.messages.values() if text is not None)
     return Progress(
-        secure_request_id=secure_request_id, generated=generated, requested=requested, complete=result.is_complete
+        secure_request_id=secure_request_id,
+        generated=generated,
+        requested=requested,
+        complete=result.is_complete,
     )
-

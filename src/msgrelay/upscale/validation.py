@@ -67,13 +67,17 @@ def _sequence_problems(request: GenerationRequest) -> Iterator[Problem]:
         return
     for index, item in enumerate(steps):
         if type(item.step) is not int or item.step < 1:
-            yield Problem(f"message_sequence[{index}].step", f"must be an integer of at least 1, got {item.step!r}")
+            yield Problem(
+                f"message_sequence[{index}].step", f"must be an integer of at least 1, got {item.step!r}"
+            )
         if is_blank(item.message_type):
             yield Problem(f"message_sequence[{index}].messageType", REQUIRED)
     numbers = [s.step for s in steps if type(s.step) is int]
-    if numbers and min(numbers) != 1:
+    if numbers and min(numbers) > 1:  # below 1 is already reported per step
         first = next(i for i, s in enumerate(steps) if s.step == min(numbers))
-        yield Problem(f"message_sequence[{first}].step", f"steps must start at 1, the first is {min(numbers)}")
+        yield Problem(
+            f"message_sequence[{first}].step", f"steps must start at 1, the first is {min(numbers)}"
+        )
     types = {s.message_type for s in steps}
     if SHARE_MATERIAL in types and is_blank(request.material_link):
         yield Problem("material_link", f"is required when message_sequence includes {SHARE_MATERIAL}")
@@ -94,7 +98,8 @@ def _lead_problems(leads: tuple[LeadInput, ...]) -> Iterator[Problem]:
             if prospect in seen:
                 yield Problem(
                     f"{prefix}external_prospect_id",
-                    f"duplicates lead_data[{seen[prospect]}]; Upscale de-duplicates by lead id and message type",
+                    f"duplicates lead_data[{seen[prospect]}]; "
+                    "Upscale de-duplicates by lead id and message type",
                 )
             else:
                 seen[prospect] = index

@@ -1,0 +1,240 @@
+"""``msgrelay upscale``: generate, retrieve, wait, credits, sequences."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import Any
+
+from msgrelay.cli._common import EXIT_OK, add_subcommands, comma_list, positive_float, print_json, print_jsonl
+from msgrelay.cli._progress import ProgressBar
+from msgrelay.upscale import convert
+from msgrelay.upscale.client import UpscaleClient
+from msgrelay.upscale.leads import read_leads
+from msgrelay.upscale.models import GenerationRequest, MessageStep, RetrieveResult
+
+DEFAULT_WAIT = 600.0
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``upscale`` command group."""
+    group = commands.add_parser(
+        "upscale",
+        help="Upscale Outreach: generate LinkedIn messages for leads and fetch them",
+        description="Call the Upscale Outreach API. Key and base URL come from --api-key/--base-url or "
+        "UPSCALE_API_KEY/UPSCALE_BASE_URL.",
+    )
+    group.add_argument("--api-key", help="API key (default: $UPSCALE_API_KEY)")
+    group.add_argument("--base-url", help="API root (default: $UPSCALE_BASE_URL, else the vendor's)")
+    group.add_argument(
+        "--http-timeout",
+        type=positive_float,
+        metavar="S",
+        help="seconds to wait for each HTTP read (default 30)",
+    )
+    sub = add_subcommands(group, title="upscale commands")
+
+    generate = sub.add_parser(
+        "generate",
+        help="submit leads for message generation",
+        description='Submit leads and a message sequence. Prints {"secure_request_id": ...}; with --wait, '
+        "one JSON line per lead once generation completes. Every input problem is reported before "
+        "anything is sent.",
+    )
+    generate.add_argument(
+        "--leads", required=True, metavar="FILE", help="CSV (header of wire names) or JSON Lines"
+    )
+    generate.add_argument("--customer-id", required=True, help="automation_tool_customer_id")
+    generate.add_argument("--campaign-id", required=True, help="automation_tool_campaign_id")
+    generate.add_argument("--campaign-name", required=True, help="automation_tool_campaign_name")
+    generate.add_argument("--company-name", required=True, help="proposition_company_name")
+    generate.add_argument("--company-url", required=True, help="proposition_company_url (http or https)")
+    generate.add_argument(
+        "--sequence",
+        required=True,
+        type=comma_list,
+        metavar="TYPE,TYPE",
+        help="message types in step order, e.g. connection_request,first_follow_up",
+    )
+    generate.add_argument("--material-link", help="material_link (needed for share_material)")
+    generate.add_argument(
+        "--hiring-location", help="hiring_location, one country (needed for hiring_activity)"
+    )
+    generate.add_argument("--signoff-name", help="signoff_name")
+    generate.add_argument("--notify-url", required=True, help="completion_notification_url for the webhook")
+    generate.add_argument("--wait", action="store_true", help="wait for completion and print the messages")
+    generate.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_WAIT,
+        metavar="S",
+        help=f"with --wait, give up after S seconds (default {DEFAULT_WAIT:g})",
+    )
+    generate.add_argument(
+        "--poll-interval",
+        type=positive_float,
+        default=2.0,
+        metavar="S",
+        help="with --wait, the first polling interval; it grows to 30 s (default 2)",
+    )
+    generate.set_defaults(handler=cmd_generate)
+
+    retrieve = sub.add_parser(
+        "retrieve",
+        help="fetch a batch's messages as they stand (complete or partial)",
+        description="Print the retrieve response as JSON with wire names. Exit 0 for 200 (complete) and "
+        "202 (partial): check metadata.generation_status.",
+    )
+    retrieve.add_argument("secure_request_id", metavar="ID")
+    retrieve.set_defaults(handler=cmd_retrieve)
+
+    wait = sub.add_parser(
+        "wait",
+        help="wait until a batch is complete, then print one JSON line per lead",
+        description="Poll with growing intervals until complete; "
+        "a progress bar on stderr when it is a terminal.",
+    )
+    wait.add_argument("secure_request_id", metavar="ID")
+    wait.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_WAIT,
+        metavar="S",
+        help=f"give up after S seconds (default {DEFAULT_WAIT:g})",
+    )
+    wait.add_argument(
+        "--poll-interval",
+        type=positive_float,
+        default=2.0,
+        metavar="S",
+        help="the first polling interval; it grows to 30 s (default 2)",
+    )
+    wait.set_defaults(handler=cmd_wait)
+
+    credits = sub.add_parser(
+        "credits",
+        help="the account's allowance, used and remaining credits",
+        description="Print message_allowance, credits_used and remaining_credits for this billing period.",
+    )
+    credits.set_defaults(handler=cmd_credits)
+
+    sequences = sub.add_parser(
+        "sequences",
+        help="list sequence templates",
+        description="With no filter, every template. With any filter, the vendor fills the others with "
+        "their defaults (medium, meeting, normal, false).",
+    )
+    sequences.add_argument(
+        "--sequence-length",
+        choices=("short", "medium", "long"),
+        help="short (1-2 steps), medium (3) or long (4-5)",
+    )
+    sequences.add_argument(
+        "--campaign-objective",
+        choices=("brand_awareness", "event_attendance", "meeting"),
+        help="what the campaign is for",
+    )
+    sequences.add_argument(
+        "--cadence-profile",
+        choices=("rapid", "normal", "long_term"),
+        help="rapid (1-2 weeks), normal (2-4 weeks) or long_term (2-3 months)",
+    )
+    sequences.add_argument(
+        "--saturated-markets",
+        choices=("true", "false"),
+        help="true: the sequence starts with a connection request",
+    )
+    sequences.set_defaults(handler=cmd_sequences)
+
+
+def client_from(args: argparse.Namespace) -> UpscaleClient:
+    """An `UpscaleClient` from the group's options (falling back to the environment)."""
+    timeout = None if args.http_timeout is None else (5.0, args.http_timeout)
+    return UpscaleClient(api_key=args.api_key, base_url=args.base_url, timeout=timeout)
+
+
+def request_from(args: argparse.Namespace) -> GenerationRequest:
+    """The `GenerationRequest` described by ``generate``'s options."""
+    return GenerationRequest(
+        completion_notification_url=args.notify_url,
+        automation_tool_customer_id=args.customer_id,
+        automation_tool_campaign_id=args.campaign_id,
+        automation_tool_campaign_name=args.campaign_name,
+        proposition_company_name=args.company_name,
+        proposition_company_url=args.company_url,
+        message_sequence=[MessageStep(step=i, message_type=t) for i, t in enumerate(args.sequence, start=1)],
+        lead_data=read_leads(args.leads),
+        material_link=args.material_link,
+        hiring_location=args.hiring_location,
+        signoff_name=args.signoff_name,
+    )
+
+
+def lead_lines(result: RetrieveResult) -> Iterator[dict[str, Any]]:
+    """One JSON-ready dict per lead: id, LinkedIn URL, every requested message type, the notice."""
+    for lead in result.leads:
+        yield {
+            "external_prospect_id": lead.external_prospect_id,
+            "linkedin": lead.linkedin,
+            "messages": result.messages_of(lead),
+            "no_job_posts": bool(lead.no_job_posts),
+        }
+
+
+def wait_and_print(
+    client: UpscaleClient, secure_request_id: str, *, timeout: float, poll_interval: float
+) -> int:
+    """Wait for completion with a progress bar, then print the lead lines."""
+    bar = ProgressBar()
+    try:
+        result = client.wait_for_completion(
+            secure_request_id, timeout=timeout, on_progress=bar, initial_interval=poll_interval
+        )
+    finally:
+        bar.finish()
+    print_jsonl(lead_lines(result))
+    return EXIT_OK
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    request = request_from(args)
+    with client_from(args) as client:
+        ticket = client.request_generation(request)
+        if not args.wait:
+            print_json({"secure_request_id": ticket.secure_request_id})
+            return EXIT_OK
+        return wait_and_print(
+            client, ticket.secure_request_id, timeout=args.timeout, poll_interval=args.poll_interval
+        )
+
+
+def cmd_retrieve(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        print_json(convert.unstructure(client.retrieve_messages(args.secure_request_id)))
+    return EXIT_OK
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        return wait_and_print(
+            client, args.secure_request_id, timeout=args.timeout, poll_interval=args.poll_interval
+        )
+
+
+def cmd_credits(args: argparse.Namespace) -> int:
+    with client_from(args) as client:
+        print_json(convert.unstructure(client.check_credits()))
+    return EXIT_OK
+
+
+def cmd_sequences(args: argparse.Namespace) -> int:
+    saturated = None if args.saturated_markets is None else args.saturated_markets == "true"
+    with client_from(args) as client:
+        templates = client.get_sequences(
+            sequence_length=args.sequence_length,
+            campaign_objective=args.campaign_objective,
+            cadence_profile=args.cadence_profile,
+            saturated_markets=saturated,
+        )
+    print_json([convert.unstructure(t) for t in templates])
+    return EXIT_OK

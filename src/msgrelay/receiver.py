@@ -1,0 +1,271 @@
+"""The webhook receiver: a WSGI app that stores the Upscale completion webhook, then answers.
+
+``POST /webhooks/upscale``: verify → store in the ledger's inbox (deduplicated on ``secure_request_id``)
+→ answer 200 → hand the batch to a background worker. The vendor allows 10 s per attempt and retries
+any non-2xx, so the answer comes only once the row is committed, and nothing slow happens before it.
+``GET /healthz`` answers 200 when the ledger can be read.
+
+The vendor's signature scheme is undocumented, so verification is a pluggable function. The default,
+`TokenVerifier`, checks a capability URL: msgrelay builds the notify URL with a secret ``token`` query
+parameter (`notification_url`), and the receiver compares it in constant time (a ``X-Msgrelay-Token``
+header is accepted too). The receiver holds no state of its own, so several can share one ledger.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import attrs
+import orjson
+
+from msgrelay.config import MSGRELAY_WEBHOOK_SECRET, read_env
+from msgrelay.delivery import UPSCALE
+from msgrelay.errors import ConfigurationError, ValidationError
+from msgrelay.ledger import Ledger
+from msgrelay.upscale.convert import structure_completion_event
+
+__all__ = [
+    "UPSCALE_WEBHOOK_PATH",
+    "Receiver",
+    "RelayWorker",
+    "TokenVerifier",
+    "Verifier",
+    "WebhookRequest",
+    "notification_url",
+]
+
+logger = logging.getLogger("msgrelay.receiver")
+
+UPSCALE_WEBHOOK_PATH = "/webhooks/upscale"
+HEALTH_PATH = "/healthz"
+TOKEN_PARAM = "token"
+TOKEN_HEADER = "x-msgrelay-token"
+#: The largest body accepted; a completion event is a few hundred bytes.
+MAX_BODY = 64 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class WebhookRequest:
+    """What a verifier sees of an incoming webhook."""
+
+    method: str
+    path: str
+    query: Mapping[str, str] = attrs.field(repr=False)
+    headers: Mapping[str, str] = attrs.field(repr=False)  # lower-cased names
+    body: bytes = attrs.field(repr=False)
+
+
+#: Returns True when the request is authentic. Must not raise for a bad request; return False.
+Verifier = Callable[[WebhookRequest], bool]
+
+
+class TokenVerifier:
+    """The default verifier: the shared secret as ``?token=`` or ``X-Msgrelay-Token``, in constant time."""
+
+    def __init__(self, secret: str) -> None:
+        if not secret:
+            raise ConfigurationError("the webhook secret is empty")
+        self._secret = secret.encode()
+
+    def __repr__(self) -> str:
+        return "TokenVerifier(secret=<redacted>)"
+
+    def __call__(self, request: WebhookRequest) -> bool:
+        given = request.query.get(TOKEN_PARAM) or request.headers.get(TOKEN_HEADER) or ""
+        return hmac.compare_digest(given.encode(), self._secret)
+
+
+def notification_url(public_base_url: str, *, secret: str | None) -> str:
+    """The ``completion_notification_url`` to send with a generation request.
+
+    Args:
+        public_base_url: where the receiver is reachable from the vendor (``https://relay.example.com``).
+        secret: the shared secret, carried as the ``token`` query parameter (None for an insecure receiver).
+    """
+    url = public_base_url.rstrip("/") + UPSCALE_WEBHOOK_PATH
+    return url + "?" + urlencode({TOKEN_PARAM: secret}) if secret else url
+
+
+class Receiver:
+    """The WSGI app.
+
+    Args:
+        ledger: where events are stored before they are acknowledged.
+        verify: a custom verifier; default `TokenVerifier` with ``secret``.
+        secret: the shared secret; default ``MSGRELAY_WEBHOOK_SECRET``.
+        insecure: accept unverified webhooks when no secret is configured (local testing only).
+        on_event: called with ``(source, batch_id)`` after a new event is stored and acknowledged,
+            typically `RelayWorker.submit`; it must not block.
+    """
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        verify: Verifier | None = None,
+        secret: str | None = None,
+        insecure: bool = False,
+        on_event: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ledger = ledger
+        if verify is None:
+            secret = secret or read_env(MSGRELAY_WEBHOOK_SECRET)
+            if secret:
+                verify = TokenVerifier(secret)
+            elif not insecure:
+                raise ConfigurationError(
+                    f"no webhook secret: set {MSGRELAY_WEBHOOK_SECRET} (and put it in the notify URL as "
+                    "?token=...), pass secret=..., or run with --insecure on a trusted network only"
+                )
+        self.verify = verify
+        self.on_event = on_event
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"Receiver(ledger={self.ledger!r}, verified={self.verify is not None})"
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if path == HEALTH_PATH:
+            if method not in {"GET", "HEAD"}:
+                return _answer(start_response, 405, {"error": "use GET"}, allow="GET")
+            return self._health(start_response)
+        if path != UPSCALE_WEBHOOK_PATH:
+            return _answer(start_response, 404, {"error": "not found"})
+        if method != "POST":
+            return _answer(start_response, 405, {"error": "use POST"}, allow="POST")
+        return self._upscale(environ, start_response)
+
+    def _health(self, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            self.ledger.batch_state(UPSCALE, "")
+        except Exception as exc:  # noqa: BLE001 - health says why, whatever it is
+            return _answer(start_response, 503, {"ok": False, "error": type(exc).__name__})
+        return _answer(start_response, 200, {"ok": True})
+
+    def _upscale(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            return _answer(start_response, 413, {"error": f"body must be at most {MAX_BODY} bytes"})
+        body = environ["wsgi.input"].read(length) if length else b""
+        request = WebhookRequest(
+            method="POST",
+            path=UPSCALE_WEBHOOK_PATH,
+            query=dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)),
+            headers={k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")},
+            body=body,
+        )
+        if self.verify is not None and not self.verify(request):
+            # Logged without the query string: it carries the secret.
+            logger.warning("rejected an unverified webhook from %s", environ.get("REMOTE_ADDR", "?"))
+            return _answer(start_response, 401, {"error": "unauthorized"})
+        try:
+            data = orjson.loads(body)
+            event = structure_completion_event(data)
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            message = str(exc) if isinstance(exc, ValidationError) else "body is not valid JSON"
+            return _answer(start_response, 400, {"error": " ".join(message.split())})
+        try:
+            new = self.ledger.record_event(
+                UPSCALE, event.secure_request_id, event=body.decode("utf-8", "replace"), destinations=None, now=self.clock()
+            )
+        except Exception:
+            # Not stored, so not acknowledged: the vendor retries.
+            logger.exception("could not store the webhook for %s", event.secure_request_id)
+            return _answer(start_response, 503, {"error": "could not store the event; retry later"})
+        logger.info("webhook for %s stored (%s)", event.secure_request_id, "new" if new else "duplicate")
+        response = _answer(start_response, 200, {"ok": True, "secure_request_id": event.secure_request_id,
+                                                  "duplicate": not new})  # fmt: skip
+        if new and self.on_event is not None:
+            self.on_event(UPSCALE, event.secure_request_id)
+        return response
+
+
+def _answer(start_response: Callable[..., Any], status: int, body: Any, *, allow: str | None = None) -> list[bytes]:
+    payload = orjson.dumps(body)
+    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+              413: "Payload Too Large", 503: "Service Unavailable"}[status]  # fmt: skip
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+    if allow:
+        headers.append(("Allow", allow))
+    start_response(f"{status} {reason}", headers)
+    return [payload]
+
+
+class RelayWorker:
+    """Processes stored events in the background: one thread, a queue, and a periodic sweep.
+
+    The sweep (`Relay.run_pending`) runs at start and whenever the queue has been idle for
+    ``sweep_interval`` seconds, so retries come due and work a crash left behind is resumed.
+
+    Args:
+        relay_factory: makes the `msgrelay.relay.Relay` this worker uses (in its own thread).
+        sweep_interval: seconds of idleness between sweeps.
+    """
+
+    def __init__(self, relay_factory: Callable[[], Any], *, sweep_interval: float = 5.0) -> None:
+        self.relay_factory = relay_factory
+        self.sweep_interval = sweep_interval
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, source: str, batch_id: str) -> None:
+        """Queue a batch (never blocks)."""
+        self._queue.put((source, batch_id))
+
+    def start(self) -> RelayWorker:
+        """Start the thread; returns self."""
+        self._thread = threading.Thread(target=self._run, name="msgrelay-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current batch and stop."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> RelayWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        relay = self.relay_factory()
+        try:
+            self._safely(relay.run_pending)
+            while True:
+                try:
+                    item = self._queue.get(timeout=self.sweep_interval)
+                except queue.Empty:
+                    self._safely(relay.run_pending)
+                    continue
+                if item is None:
+                    return
+                self._safely(lambda item=item: relay.process(*item))
+        finally:
+            relay.close()
+
+    @staticmethod
+    def _safely(step: Callable[[], Any]) -> None:
+        try:
+            report = step()
+            if report is not None and (report.errors or report.delivered):
+                logger.info("relay: %s", orjson.dumps(report.to_json()).decode())
+        except Exception:
+            # The ledger keeps the work; the next sweep picks it up.
+            logger.exception("relay step failed; it will be retried")
