@@ -7,6 +7,7 @@ These are plain frozen values. A `Delivery` is rebuilt from the ledger on every 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -18,6 +19,10 @@ __all__ = ["COLLECT", "UPSCALE", "Delivery", "GeneratedMessage", "RelayContext",
 #: The two sources a batch can come from (`RelayContext.source`).
 UPSCALE = "upscale"
 COLLECT = "collect"
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -39,8 +44,8 @@ class RelayContext:
     customer_id: str | None = None
     campaign_id: str | None = None
     campaign_name: str | None = None
-    message_types: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    destinations: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    message_types: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    destinations: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     @property
     def secure_request_id(self) -> str | None:

@@ -49,14 +49,14 @@ class Destination:
         if self.deliver_many is not None:
             try:
                 return dict(self.deliver_many(deliveries))
-            except Exception as exc:  # noqa: BLE001 - a failed batch is retried, whatever failed
+            except Exception as exc:  # a failed batch is retried, whatever failed
                 return {d.key: exc for d in deliveries}
         failures: dict[str, BaseException] = {}
         deliver = self.deliver
         for delivery in deliveries:
             try:
                 deliver(delivery)
-            except Exception as exc:  # noqa: BLE001 - any failure asks for a retry
+            except Exception as exc:  # any failure asks for a retry
                 failures[delivery.key] = exc
         return failures
 
@@ -67,9 +67,7 @@ class DestinationRegistry:
     def __init__(self) -> None:
         self._by_name: dict[str, Destination] = {}
 
-    def registrar(
-        self, plugin: str, on_error: Callable[[str], None]
-    ) -> Callable[..., None]:
+    def registrar(self, plugin: str, on_error: Callable[[str], None]) -> Callable[..., None]:
         """The ``register`` callback handed to one plugin's ``register_destinations``."""
 
         def register(name: str, deliver: Deliver, *, deliver_many: DeliverMany | None = None) -> None:
@@ -77,7 +75,9 @@ class DestinationRegistry:
             if problem:
                 on_error(problem)
                 return
-            self._by_name[name] = Destination(name=name, plugin=plugin, deliver=deliver, deliver_many=deliver_many)
+            self._by_name[name] = Destination(
+                name=name, plugin=plugin, deliver=deliver, deliver_many=deliver_many
+            )
 
         return register
 
@@ -112,7 +112,8 @@ class DestinationRegistry:
         except KeyError:
             known = ", ".join(self.names()) or "none"
             raise ConfigurationError(
-                f"unknown destination {name!r} (registered: {known}); install or enable the plugin that provides it"
+                f"unknown destination {name!r} (registered: {known}); "
+                "install or enable the plugin that provides it"
             ) from None
 
     def resolve(self, names: Iterable[str]) -> list[Destination]:

@@ -159,7 +159,15 @@ class Ledger(Protocol):
     """What the relay, the receiver and `submit_once` need from a ledger."""
 
     def reserve_submission(
-        self, key: str, *, customer_id: str, campaign_id: str, lead_count: int, message_types: str, owner: str, now: float
+        self,
+        key: str,
+        *,
+        customer_id: str,
+        campaign_id: str,
+        lead_count: int,
+        message_types: str,
+        owner: str,
+        now: float,
     ) -> tuple[Submission, bool]: ...
     def complete_submission(self, key: str, secure_request_id: str, *, now: float) -> None: ...
     def release_submission(self, key: str) -> None: ...
@@ -168,7 +176,9 @@ class Ledger(Protocol):
     def record_event(
         self, source: str, batch_id: str, *, event: str | None, destinations: Sequence[str] | None, now: float
     ) -> bool: ...
-    def add_destinations(self, source: str, batch_id: str, destinations: Sequence[str], *, now: float) -> int: ...
+    def add_destinations(
+        self, source: str, batch_id: str, destinations: Sequence[str], *, now: float
+    ) -> int: ...
     def claim_batch(
         self, owner: str, *, now: float, lease: float, source: str | None = None, batch_id: str | None = None
     ) -> BatchClaim | None: ...
@@ -197,12 +207,15 @@ class Ledger(Protocol):
         source: str | None = None,
         batch_id: str | None = None,
     ) -> list[DeliveryClaim]: ...
-    def settle(self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float) -> None: ...
+    def settle(
+        self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
+    ) -> None: ...
     def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None: ...
     def release_orphans(self, *, now: float) -> int: ...
     def retry_dead(self, *, now: float, destination: str | None = None) -> tuple[int, int]: ...
 
     def record_hook_errors(self, rows: Sequence[HookErrorRow], *, now: float) -> None: ...
+    def batch_counts(self, source: str, batch_id: str) -> dict[str, int]: ...
     def status(self, *, dead_sample: int = 20) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
@@ -284,7 +297,9 @@ class SQLiteLedger:
             durable across a power loss, not only a crash; writes are batched, so it costs little.
     """
 
-    def __init__(self, path: str | Path | None = None, *, busy_timeout: float = 30.0, synchronous: str = "FULL") -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, busy_timeout: float = 30.0, synchronous: str = "FULL"
+    ) -> None:
         self.path = Path(path) if path is not None else msgrelay_home() / LEDGER_FILE
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous
@@ -302,7 +317,9 @@ class SQLiteLedger:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             # One connection per thread; autocommit mode so transactions are explicit (BEGIN IMMEDIATE).
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             self._local.conn = conn
@@ -348,7 +365,15 @@ class SQLiteLedger:
 
     # --- submissions -----------------------------------------------------------------------------
     def reserve_submission(
-        self, key: str, *, customer_id: str, campaign_id: str, lead_count: int, message_types: str, owner: str, now: float
+        self,
+        key: str,
+        *,
+        customer_id: str,
+        campaign_id: str,
+        lead_count: int,
+        message_types: str,
+        owner: str,
+        now: float,
     ) -> tuple[Submission, bool]:
         """Insert the submission unless its key exists; the row, and whether this call created it."""
         with self._write() as c:
@@ -375,15 +400,28 @@ class SQLiteLedger:
 
     def get_submission(self, key: str) -> Submission | None:
         """The submission with this key, if any."""
-        row = self._conn().execute(
-            "SELECT key, customer_id, campaign_id, lead_count, message_types, secure_request_id, owner,"
-            " created_at, updated_at FROM submissions WHERE key = ?",
-            (key,),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT key, customer_id, campaign_id, lead_count, message_types, secure_request_id, owner,"
+                " created_at, updated_at FROM submissions WHERE key = ?",
+                (key,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
-        names = ("key", "customer_id", "campaign_id", "lead_count", "message_types", "secure_request_id",
-                 "owner", "created_at", "updated_at")  # fmt: skip
+        names = (
+            "key",
+            "customer_id",
+            "campaign_id",
+            "lead_count",
+            "message_types",
+            "secure_request_id",
+            "owner",
+            "created_at",
+            "updated_at",
+        )
         return Submission(**dict(zip(names, row, strict=True)))
 
     # --- batches (the inbox) ---------------------------------------------------------------------
@@ -410,7 +448,8 @@ class SQLiteLedger:
         """Send a batch to more destinations; returns the outbox rows added (from stored items)."""
         with self._write() as c:
             row = c.execute(
-                "SELECT state, destinations FROM batches WHERE source = ? AND batch_id = ?", (source, batch_id)
+                "SELECT state, destinations FROM batches WHERE source = ? AND batch_id = ?",
+                (source, batch_id),
             ).fetchone()
             if row is None:
                 return 0
@@ -422,7 +461,8 @@ class SQLiteLedger:
             if row[0] != FANNED_OUT:
                 return 0
             items = c.execute(
-                "SELECT item_id FROM items WHERE source = ? AND batch_id = ? ORDER BY rowid", (source, batch_id)
+                "SELECT item_id FROM items WHERE source = ? AND batch_id = ? ORDER BY rowid",
+                (source, batch_id),
             ).fetchall()
             rows = [
                 (dest, source, batch_id, item, delivery_key(dest, source, batch_id, item), now)
@@ -448,12 +488,18 @@ class SQLiteLedger:
             if row is None:
                 return None
             c.execute(
-                "UPDATE batches SET state = 'claimed', owner = ?, attempts = attempts + 1, next_attempt_at = ?,"
+                "UPDATE batches SET state = 'claimed', owner = ?, attempts = attempts + 1,"
+                " next_attempt_at = ?,"
                 " updated_at = ? WHERE source = ? AND batch_id = ?",
                 (owner, now + lease, now, row[0], row[1]),
             )
-        return BatchClaim(source=row[0], batch_id=row[1], event=row[2], destinations=_split_or_none(row[3]),
-                          attempts=row[4] + 1)  # fmt: skip
+        return BatchClaim(
+            source=row[0],
+            batch_id=row[1],
+            event=row[2],
+            destinations=_split_or_none(row[3]),
+            attempts=row[4] + 1,
+        )
 
     def fan_out(
         self,
@@ -476,7 +522,8 @@ class SQLiteLedger:
         s, b = claim.source, claim.batch_id
         with self._write() as c:
             row = c.execute(
-                "SELECT destinations FROM batches WHERE source = ? AND batch_id = ? AND state = 'claimed' AND owner = ?",
+                "SELECT destinations FROM batches"
+                " WHERE source = ? AND batch_id = ? AND state = 'claimed' AND owner = ?",
                 (s, b, owner),
             ).fetchone()
             if row is None:
@@ -489,7 +536,11 @@ class SQLiteLedger:
             )
             c.executemany(
                 _INSERT_OUTBOX,
-                [(dest, s, b, item, delivery_key(dest, s, b, item), now) for dest in destinations for item, _ in items],
+                [
+                    (dest, s, b, item, delivery_key(dest, s, b, item), now)
+                    for dest in destinations
+                    for item, _ in items
+                ],
             )
             c.execute(
                 "UPDATE batches SET state = 'fanned_out', context = ?, destinations = ?, last_error = NULL,"
@@ -505,16 +556,19 @@ class SQLiteLedger:
         state, when = (PENDING, next_attempt_at) if next_attempt_at is not None else (DEAD, now)
         with self._write() as c:
             c.execute(
-                "UPDATE batches SET state = ?, next_attempt_at = ?, last_error = ?, owner = NULL, updated_at = ?"
+                "UPDATE batches SET state = ?, next_attempt_at = ?, last_error = ?, owner = NULL,"
+                " updated_at = ?"
                 " WHERE source = ? AND batch_id = ? AND owner = ? AND state = 'claimed'",
                 (state, when, error, now, claim.source, claim.batch_id, owner),
             )
 
     def batch_state(self, source: str, batch_id: str) -> str | None:
         """The batch's state, or None when unknown."""
-        row = self._conn().execute(
-            "SELECT state FROM batches WHERE source = ? AND batch_id = ?", (source, batch_id)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT state FROM batches WHERE source = ? AND batch_id = ?", (source, batch_id))
+            .fetchone()
+        )
         return None if row is None else str(row[0])
 
     # --- outbox ----------------------------------------------------------------------------------
@@ -532,8 +586,9 @@ class SQLiteLedger:
         where, args = _filter(source, batch_id, table="o.")
         with self._write() as c:
             rows = c.execute(
-                "SELECT o.id, o.destination, o.source, o.batch_id, o.item_id, o.key, o.attempts, i.payload, b.context"
-                " FROM outbox o JOIN items i ON i.source = o.source AND i.batch_id = o.batch_id AND i.item_id = o.item_id"
+                "SELECT o.id, o.destination, o.source, o.batch_id, o.item_id, o.key, o.attempts,"
+                " i.payload, b.context FROM outbox o"
+                " JOIN items i ON i.source = o.source AND i.batch_id = o.batch_id AND i.item_id = o.item_id"
                 " JOIN batches b ON b.source = o.source AND b.batch_id = o.batch_id"
                 f" WHERE o.state IN ('pending', 'claimed') AND o.next_attempt_at <= ?{where}"
                 " ORDER BY o.id LIMIT ?",
@@ -545,8 +600,17 @@ class SQLiteLedger:
                 [(owner, now + lease, row[0]) for row in rows],
             )
         return [
-            DeliveryClaim(id=r[0], destination=r[1], source=r[2], batch_id=r[3], item_id=r[4], key=r[5],
-                          attempts=r[6] + 1, payload=r[7], context=r[8])  # fmt: skip
+            DeliveryClaim(
+                id=r[0],
+                destination=r[1],
+                source=r[2],
+                batch_id=r[3],
+                item_id=r[4],
+                key=r[5],
+                attempts=r[6] + 1,
+                payload=r[7],
+                context=r[8],
+            )
             for r in rows
         ]
 
@@ -562,7 +626,13 @@ class SQLiteLedger:
                 "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, owner = NULL"
                 " WHERE id = ? AND state = 'claimed' AND owner = ?",
                 [
-                    (PENDING if f.next_attempt_at is not None else DEAD, f.next_attempt_at or now, f.error, f.id, owner)
+                    (
+                        PENDING if f.next_attempt_at is not None else DEAD,
+                        f.next_attempt_at or now,
+                        f.error,
+                        f.id,
+                        owner,
+                    )
                     for f in failed
                 ],
             )
@@ -572,9 +642,14 @@ class SQLiteLedger:
         times = []
         for table in ("batches", "outbox"):
             where, args = _filter(source, batch_id)
-            row = self._conn().execute(
-                f"SELECT min(next_attempt_at) FROM {table} WHERE state IN ('pending', 'claimed'){where}", args
-            ).fetchone()
+            row = (
+                self._conn()
+                .execute(
+                    f"SELECT min(next_attempt_at) FROM {table} WHERE state IN ('pending', 'claimed'){where}",
+                    args,
+                )
+                .fetchone()
+            )
             if row[0] is not None:
                 times.append(float(row[0]))
         return min(times) if times else None
@@ -607,12 +682,14 @@ class SQLiteLedger:
             batches = 0
             if destination is None:
                 batches = c.execute(
-                    "UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE state = 'dead'",
+                    "UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = ?"
+                    " WHERE state = 'dead'",
                     (now,),
                 ).rowcount
             where, args = (" AND destination = ?", (destination,)) if destination else ("", ())
             deliveries = c.execute(
-                f"UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE state = 'dead'{where}",
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?"
+                f" WHERE state = 'dead'{where}",
                 (now, *args),
             ).rowcount
         return batches, deliveries
@@ -624,9 +701,18 @@ class SQLiteLedger:
             return
         with self._write() as c:
             c.executemany(
-                "INSERT INTO hook_errors (at, plugin, hook, subject, error, source, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO hook_errors (at, plugin, hook, subject, error, source, batch_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(now, r.plugin, r.hook, r.subject, r.error, r.source, r.batch_id) for r in rows],
             )
+
+    def batch_counts(self, source: str, batch_id: str) -> dict[str, int]:
+        """One batch's deliveries by state (``{"delivered": 40, "pending": 2}``)."""
+        rows = self._conn().execute(
+            "SELECT state, count(*) FROM outbox WHERE source = ? AND batch_id = ? GROUP BY state",
+            (source, batch_id),
+        )
+        return {str(state): int(count) for state, count in rows}
 
     def status(self, *, dead_sample: int = 20) -> dict[str, Any]:
         """Counts by state (batches; deliveries overall and by destination), dead letters, hook errors."""
@@ -634,12 +720,21 @@ class SQLiteLedger:
         batches = dict(conn.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall())
         by_dest: dict[str, dict[str, int]] = {}
         totals: dict[str, int] = {}
-        for dest, state, count in conn.execute("SELECT destination, state, count(*) FROM outbox GROUP BY 1, 2"):
+        for dest, state, count in conn.execute(
+            "SELECT destination, state, count(*) FROM outbox GROUP BY 1, 2"
+        ):
             by_dest.setdefault(dest, {})[state] = count
             totals[state] = totals.get(state, 0) + count
         dead = [
-            {"destination": r[0], "source": r[1], "batch_id": r[2], "item_id": r[3], "key": r[4], "attempts": r[5],
-             "last_error": r[6]}  # fmt: skip
+            {
+                "destination": r[0],
+                "source": r[1],
+                "batch_id": r[2],
+                "item_id": r[3],
+                "key": r[4],
+                "attempts": r[5],
+                "last_error": r[6],
+            }
             for r in conn.execute(
                 "SELECT destination, source, batch_id, item_id, key, attempts, last_error FROM outbox"
                 " WHERE state = 'dead' ORDER BY id LIMIT ?",
@@ -649,7 +744,8 @@ class SQLiteLedger:
         dead_batches = [
             {"source": r[0], "batch_id": r[1], "attempts": r[2], "last_error": r[3]}
             for r in conn.execute(
-                "SELECT source, batch_id, attempts, last_error FROM batches WHERE state = 'dead' ORDER BY updated_at LIMIT ?",
+                "SELECT source, batch_id, attempts, last_error FROM batches WHERE state = 'dead'"
+                " ORDER BY updated_at LIMIT ?",
                 (dead_sample,),
             )
         ]
@@ -679,7 +775,7 @@ _INSERT_OUTBOX = (
 
 
 def _filter(source: str | None, batch_id: str | None, *, table: str = "") -> tuple[str, tuple[str, ...]]:
-    where, args = "", ()
+    where, args = "", tuple[str, ...]()
     if source is not None:
         where, args = f" AND {table}source = ?", (source,)
     if batch_id is not None:

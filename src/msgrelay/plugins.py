@@ -13,6 +13,7 @@ once per lead and message, so it uses `transform_leads` and `dispatch` instead.
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import logging
 import time
@@ -109,7 +110,9 @@ class _Impl:
     call: Callable[..., Any]
 
 
-def _adapt(function: Callable[..., Any], argnames: Sequence[str], spec_args: Sequence[str]) -> Callable[..., Any]:
+def _adapt(
+    function: Callable[..., Any], argnames: Sequence[str], spec_args: Sequence[str]
+) -> Callable[..., Any]:
     if tuple(argnames) == tuple(spec_args):
         return function
     positions = [spec_args.index(name) for name in argnames]
@@ -163,7 +166,8 @@ class PluginManager(pluggy.PluginManager):
         self.use_entry_points = entry_points
         self.builtins = tuple(builtins)
         self.strict = env_flag(MSGRELAY_STRICT_PLUGINS, environ) if strict is None else strict
-        self.trace = env_flag(MSGRELAY_TRACE_PLUGINS, environ) if trace is None else trace
+        #: Whether every hook call is logged (``MSGRELAY_TRACE_PLUGINS``); ``trace`` is pluggy's own.
+        self.trace_calls = env_flag(MSGRELAY_TRACE_PLUGINS, environ) if trace is None else trace
         #: Destinations registered by the plugins, by name.
         self.destinations = DestinationRegistry()
         #: Hook errors of callers that passed no list of their own (the most recent ones).
@@ -172,7 +176,7 @@ class PluginManager(pluggy.PluginManager):
         self._tracers: list[Callable[[HookCall], None]] = []
         self._impl_cache: dict[str, tuple[_Impl, ...]] = {}
         self._loaded = False
-        if self.trace:
+        if self.trace_calls:
             trace_logger.setLevel(logging.DEBUG)
 
     # --- loading ---------------------------------------------------------------------------------
@@ -182,7 +186,7 @@ class PluginManager(pluggy.PluginManager):
             return self
         self._loaded = True
         for module_name in self.builtins:
-            self._load_one(module_name, lambda m=module_name: importlib.import_module(m), builtin=True)
+            self._load_one(module_name, functools.partial(importlib.import_module, module_name), builtin=True)
         if self.use_entry_points:
             for ep in self._selected_entry_points():
                 dist = ep.dist
@@ -212,7 +216,9 @@ class PluginManager(pluggy.PluginManager):
         else:
             selected = []
             for item in wanted:
-                selected += [ep for ep in found.values() if _canonical(item) in names(ep) and ep not in selected]
+                selected += [
+                    ep for ep in found.values() if _canonical(item) in names(ep) and ep not in selected
+                ]
         chosen = []
         for ep in selected:
             if names(ep) & disabled:
@@ -243,7 +249,7 @@ class PluginManager(pluggy.PluginManager):
         try:
             plugin = load()
             self.register(plugin, name=name)
-        except Exception as exc:  # noqa: BLE001 - isolation is the point: record and carry on
+        except Exception as exc:  # isolation is the point: record and carry on
             record.state = "failed"
             self._load_problem(name, subject or f"module {name}", describe_error(exc), exc)
 
@@ -302,7 +308,7 @@ class PluginManager(pluggy.PluginManager):
             )
             try:
                 impl.function(register)
-            except Exception as exc:  # noqa: BLE001 - isolation: record and carry on
+            except Exception as exc:  # isolation: record and carry on
                 self._load_problem(plugin_name, "register_destinations", describe_error(exc), exc)
 
     # --- dispatch --------------------------------------------------------------------------------
@@ -330,7 +336,7 @@ class PluginManager(pluggy.PluginManager):
     @property
     def tracing(self) -> bool:
         """Whether hook calls are logged or handed to tracers (the slower path)."""
-        return self.trace or bool(self._tracers)
+        return self.trace_calls or bool(self._tracers)
 
     def add_tracer(self, tracer: Callable[[HookCall], None]) -> Callable[[], None]:
         """Call ``tracer`` after every hook call; returns a function that removes it."""
@@ -344,16 +350,37 @@ class PluginManager(pluggy.PluginManager):
         try:
             result = impl.call(*args)
         except Exception as exc:
-            self._emit(HookCall(hook=hook, plugin=impl.plugin, kwargs=kwargs, error=exc, seconds=time.perf_counter() - start))
+            self._emit(
+                HookCall(
+                    hook=hook,
+                    plugin=impl.plugin,
+                    kwargs=kwargs,
+                    error=exc,
+                    seconds=time.perf_counter() - start,
+                )
+            )
             raise
-        self._emit(HookCall(hook=hook, plugin=impl.plugin, kwargs=kwargs, result=result, seconds=time.perf_counter() - start))
+        self._emit(
+            HookCall(
+                hook=hook,
+                plugin=impl.plugin,
+                kwargs=kwargs,
+                result=result,
+                seconds=time.perf_counter() - start,
+            )
+        )
         return result
 
     def _emit(self, call: HookCall) -> None:
-        if self.trace:
+        if self.trace_calls:
             outcome = f"raised {describe_error(call.error)}" if call.error else "ok"
             trace_logger.debug(
-                "%s[%s](%s) %s in %.6fs", call.hook, call.plugin, _summarise(call.kwargs), outcome, call.seconds
+                "%s[%s](%s) %s in %.6fs",
+                call.hook,
+                call.plugin,
+                _summarise(call.kwargs),
+                outcome,
+                call.seconds,
             )
         for tracer in list(self._tracers):
             tracer(call)
@@ -372,8 +399,10 @@ class PluginManager(pluggy.PluginManager):
         for impl in self.impls(hook):
             try:
                 results.append(self._traced(hook, impl, args) if traced else impl.call(*args))
-            except Exception as exc:  # noqa: BLE001 - isolation: one plugin cannot stop the others
-                sink.append(PluginError(plugin=impl.plugin, hook=hook, subject=subject, error=describe_error(exc)))
+            except Exception as exc:  # isolation: one plugin cannot stop the others
+                sink.append(
+                    PluginError(plugin=impl.plugin, hook=hook, subject=subject, error=describe_error(exc))
+                )
         return results
 
     def dispatch_many(
@@ -400,8 +429,12 @@ class PluginManager(pluggy.PluginManager):
             for impl in impls:
                 try:
                     self._traced(hook, impl, args) if traced else impl.call(*args)
-                except Exception as exc:  # noqa: BLE001 - isolation: one plugin cannot stop the others
-                    sink.append(PluginError(plugin=impl.plugin, hook=hook, subject=subject(args), error=describe_error(exc)))
+                except Exception as exc:  # isolation: one plugin cannot stop the others
+                    sink.append(
+                        PluginError(
+                            plugin=impl.plugin, hook=hook, subject=subject(args), error=describe_error(exc)
+                        )
+                    )
         return count
 
     def transform_leads(
@@ -417,8 +450,12 @@ class PluginManager(pluggy.PluginManager):
         for lead in leads:
             for impl in impls:
                 try:
-                    new = self._traced("transform_lead", impl, (lead, context)) if traced else impl.call(lead, context)
-                except Exception as exc:  # noqa: BLE001 - isolation: the lead passes on unchanged
+                    new = (
+                        self._traced("transform_lead", impl, (lead, context))
+                        if traced
+                        else impl.call(lead, context)
+                    )
+                except Exception as exc:  # isolation: the lead passes on unchanged
                     sink.append(self._lead_error(impl, lead, describe_error(exc)))
                     continue
                 if new is None:
@@ -426,20 +463,29 @@ class PluginManager(pluggy.PluginManager):
                 if isinstance(new, Lead):
                     lead = new
                 else:
-                    sink.append(self._lead_error(impl, lead, f"returned {type(new).__name__}, not a Lead or None"))
+                    sink.append(
+                        self._lead_error(impl, lead, f"returned {type(new).__name__}, not a Lead or None")
+                    )
             out.append(lead)
         return out
 
     @staticmethod
     def _lead_error(impl: _Impl, lead: Lead, error: str) -> PluginError:
-        return PluginError(plugin=impl.plugin, hook="transform_lead", subject=f"lead {lead.external_prospect_id}", error=error)
+        return PluginError(
+            plugin=impl.plugin,
+            hook="transform_lead",
+            subject=f"lead {lead.external_prospect_id}",
+            error=error,
+        )
 
     # --- listing ---------------------------------------------------------------------------------
     @property
     def load_errors(self) -> list[PluginError]:
         """Every load-time problem, by plugin."""
         return [
-            PluginError(plugin=r.name, hook=None, subject=r.state, error=e) for r in self._records.values() for e in r.errors
+            PluginError(plugin=r.name, hook=None, subject=r.state, error=e)
+            for r in self._records.values()
+            for e in r.errors
         ]
 
     def describe(self, *, include_all: bool = False) -> list[dict[str, Any]]:

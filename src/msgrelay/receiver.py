@@ -13,6 +13,7 @@ header is accepted too). The receiver holds no state of its own, so several can 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import queue
@@ -148,7 +149,7 @@ class Receiver:
     def _health(self, start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             self.ledger.batch_state(UPSCALE, "")
-        except Exception as exc:  # noqa: BLE001 - health says why, whatever it is
+        except Exception as exc:  # health says why, whatever it is
             return _answer(start_response, 503, {"ok": False, "error": type(exc).__name__})
         return _answer(start_response, 200, {"ok": True})
 
@@ -179,24 +180,40 @@ class Receiver:
             return _answer(start_response, 400, {"error": " ".join(message.split())})
         try:
             new = self.ledger.record_event(
-                UPSCALE, event.secure_request_id, event=body.decode("utf-8", "replace"), destinations=None, now=self.clock()
+                UPSCALE,
+                event.secure_request_id,
+                event=body.decode("utf-8", "replace"),
+                destinations=None,
+                now=self.clock(),
             )
         except Exception:
             # Not stored, so not acknowledged: the vendor retries.
             logger.exception("could not store the webhook for %s", event.secure_request_id)
             return _answer(start_response, 503, {"error": "could not store the event; retry later"})
         logger.info("webhook for %s stored (%s)", event.secure_request_id, "new" if new else "duplicate")
-        response = _answer(start_response, 200, {"ok": True, "secure_request_id": event.secure_request_id,
-                                                  "duplicate": not new})  # fmt: skip
+        response = _answer(
+            start_response,
+            200,
+            {"ok": True, "secure_request_id": event.secure_request_id, "duplicate": not new},
+        )
         if new and self.on_event is not None:
             self.on_event(UPSCALE, event.secure_request_id)
         return response
 
 
-def _answer(start_response: Callable[..., Any], status: int, body: Any, *, allow: str | None = None) -> list[bytes]:
+def _answer(
+    start_response: Callable[..., Any], status: int, body: Any, *, allow: str | None = None
+) -> list[bytes]:
     payload = orjson.dumps(body)
-    reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-              413: "Payload Too Large", 503: "Service Unavailable"}[status]  # fmt: skip
+    reason = {
+        200: "OK",
+        400: "Bad Request",
+        401: "Unauthorized",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        413: "Payload Too Large",
+        503: "Service Unavailable",
+    }[status]
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
     if allow:
         headers.append(("Allow", allow))
@@ -256,7 +273,7 @@ class RelayWorker:
                     continue
                 if item is None:
                     return
-                self._safely(lambda item=item: relay.process(*item))
+                self._safely(functools.partial(relay.process, *item))
         finally:
             relay.close()
 

@@ -3,7 +3,8 @@
 For each batch (a ``secure_request_id``) in the ledger's inbox::
 
     claim → retrieve (wait while 202) → on_generation_complete → transform_lead (a fold)
-          → on_message_fetched (per message) → items + one outbox row per (destination, lead)   [one transaction]
+          → on_message_fetched (per message)
+          → items + one outbox row per (destination, lead), in one transaction
     claim outbox rows → deliver (batched per destination) → delivered | retry with backoff | dead letter
 
 Every arrow is a row in the ledger, so work left half done by a crash resumes on the next run
@@ -17,7 +18,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import attrs
 import orjson
@@ -28,6 +29,7 @@ from msgrelay.destinations import DEFAULT_DESTINATION, Destination
 from msgrelay.errors import ConfigurationError
 from msgrelay.ledger import BatchClaim, DeliveryClaim, Failure, HookErrorRow, Ledger, SQLiteLedger, new_owner
 from msgrelay.plugins import PluginError, PluginManager, describe_error
+from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.convert import structure_lead, unstructure_lead
 from msgrelay.upscale.models import Lead, RetrieveResult
 
@@ -61,7 +63,7 @@ class DeliveryPolicy:
 
     def delay(self, attempt: int) -> float:
         """The jittered wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         # Half fixed, half random: never a zero wait, yet workers spread out.
         return ceiling / 2 + self.rng() * ceiling / 2
 
@@ -184,7 +186,9 @@ class Relay:
             progressed = False
             lease = self.wait_timeout + self.policy.lease
             while (
-                claim := self.ledger.claim_batch(self.owner, now=self.clock(), lease=lease, source=source, batch_id=batch_id)
+                claim := self.ledger.claim_batch(
+                    self.owner, now=self.clock(), lease=lease, source=source, batch_id=batch_id
+                )
             ) is not None:
                 self._fan_out(claim, report)
                 progressed = True
@@ -201,16 +205,17 @@ class Relay:
 
     # --- fan-out ---------------------------------------------------------------------------------
     def _upscale_client(self) -> UpscaleSource:
-        if self._client is None:
-            if self._upscale is None:
-                from msgrelay.upscale.client import UpscaleClient  # noqa: PLC0415 - only when first needed
-
-                self._client = UpscaleClient()
-            elif callable(self._upscale) and not hasattr(self._upscale, "retrieve_messages"):
-                self._client = self._upscale()
+        client = self._client
+        if client is None:
+            source = self._upscale
+            if source is None:
+                client = UpscaleClient()
+            elif hasattr(source, "retrieve_messages"):
+                client = cast(UpscaleSource, source)
             else:
-                self._client = self._upscale  # type: ignore[assignment]
-        return self._client
+                client = source()
+            self._client = client
+        return client
 
     def _retrieve(self, secure_request_id: str) -> RetrieveResult:
         client = self._upscale_client()
@@ -224,7 +229,7 @@ class Relay:
             if claim.source != UPSCALE:
                 raise ConfigurationError(f"no relay for source {claim.source!r}")
             self._fan_out_upscale(claim, report)
-        except Exception as exc:  # noqa: BLE001 - any failure is retried later, then dead-lettered
+        except Exception as exc:  # any failure is retried later, then dead-lettered
             error = describe_error(exc)
             report.batch_failures += 1
             report.note(f"batch {claim.batch_id}: {error}")
@@ -243,8 +248,8 @@ class Relay:
             customer_id=result.account.automation_tool_customer_id,
             campaign_id=result.campaign.automation_tool_campaign_id,
             campaign_name=result.campaign.automation_tool_campaign_name,
-            message_types=result.message_types,
-            destinations=dests,
+            message_types=tuple(result.message_types),
+            destinations=tuple(dests),
         )
         errors: list[PluginError] = []
         pm = self.plugins
@@ -254,8 +259,16 @@ class Relay:
         pm.dispatch_many(
             "on_message_fetched",
             (
-                (GeneratedMessage(secure_request_id=sid, external_prospect_id=lead.external_prospect_id,
-                                  message_type=kind, text=text), lead, context)  # fmt: skip
+                (
+                    GeneratedMessage(
+                        secure_request_id=sid,
+                        external_prospect_id=lead.external_prospect_id,
+                        message_type=kind,
+                        text=text,
+                    ),
+                    lead,
+                    context,
+                )
                 for lead in leads
                 for kind, text in lead.messages.items()
                 if text is not None
@@ -276,15 +289,23 @@ class Relay:
             report.batches += 1
             report.leads += len(leads)
 
-    def _record_hook_errors(self, errors: list[PluginError], context: RelayContext, report: RelayReport) -> None:
+    def _record_hook_errors(
+        self, errors: list[PluginError], context: RelayContext, report: RelayReport
+    ) -> None:
         if not errors:
             return
         report.hook_errors += len(errors)
         for error in errors[:3]:
             report.note(str(error))
         rows = [
-            HookErrorRow(plugin=e.plugin, hook=e.hook or "", subject=e.subject, error=e.error,
-                         source=context.source, batch_id=context.batch_id)  # fmt: skip
+            HookErrorRow(
+                plugin=e.plugin,
+                hook=e.hook or "",
+                subject=e.subject,
+                error=e.error,
+                source=context.source,
+                batch_id=context.batch_id,
+            )
             for e in errors
         ]
         self.ledger.record_hook_errors(rows, now=self.clock())
@@ -292,7 +313,12 @@ class Relay:
     # --- delivery --------------------------------------------------------------------------------
     def _deliver_round(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
         claims = self.ledger.claim_deliveries(
-            self.owner, now=self.clock(), lease=self.policy.lease, limit=self.batch_size, source=source, batch_id=batch_id
+            self.owner,
+            now=self.clock(),
+            lease=self.policy.lease,
+            limit=self.batch_size,
+            source=source,
+            batch_id=batch_id,
         )
         groups: dict[str, list[DeliveryClaim]] = {}
         for claim in claims:
@@ -304,7 +330,11 @@ class Relay:
         return len(claims)
 
     def _deliver_group(
-        self, name: str, group: list[DeliveryClaim], contexts: dict[str | None, RelayContext], report: RelayReport
+        self,
+        name: str,
+        group: list[DeliveryClaim],
+        contexts: dict[str | None, RelayContext],
+        report: RelayReport,
     ) -> None:
         failures: dict[str, BaseException] = {}
         deliveries: list[Delivery] = []
@@ -316,7 +346,7 @@ class Relay:
         for claim in group if destination is not None else ():
             try:
                 deliveries.append(self._delivery(claim, contexts))
-            except Exception as exc:  # noqa: BLE001 - an unreadable row is dead-lettered, not fatal
+            except Exception as exc:  # an unreadable row is dead-lettered, not fatal
                 failures[claim.key] = exc
         if destination is not None and deliveries:
             failures.update(destination.deliver_batch(deliveries))
@@ -324,11 +354,11 @@ class Relay:
         failed: list[Failure] = []
         now = self.clock()
         for claim in group:
-            exc = failures.get(claim.key)
-            if exc is None:
+            failure = failures.get(claim.key)
+            if failure is None:
                 delivered.append(claim.id)
                 continue
-            error = describe_error(exc)
+            error = describe_error(failure)
             report.note(f"{name}: {error}")
             if claim.attempts >= self.policy.max_attempts:
                 failed.append(Failure(claim.id, error, None))
@@ -342,21 +372,37 @@ class Relay:
     def _delivery(self, claim: DeliveryClaim, contexts: dict[str | None, RelayContext]) -> Delivery:
         context = contexts.get(claim.context)
         if context is None:
-            data = orjson.loads(claim.context) if claim.context else {"source": claim.source, "batch_id": claim.batch_id}
+            data = (
+                orjson.loads(claim.context)
+                if claim.context
+                else {"source": claim.source, "batch_id": claim.batch_id}
+            )
             context = contexts[claim.context] = RelayContext.from_json(data)
         payload = orjson.loads(claim.payload)
         if claim.source == UPSCALE:
-            return Delivery(destination=claim.destination, key=claim.key, context=context,
-                            lead=structure_lead(payload), attempt=claim.attempts)  # fmt: skip
-        return Delivery(destination=claim.destination, key=claim.key, context=context, message=payload,
-                        attempt=claim.attempts)  # fmt: skip
+            return Delivery(
+                destination=claim.destination,
+                key=claim.key,
+                context=context,
+                lead=structure_lead(payload),
+                attempt=claim.attempts,
+            )
+        return Delivery(
+            destination=claim.destination,
+            key=claim.key,
+            context=context,
+            message=payload,
+            attempt=claim.attempts,
+        )
 
 
 def _complete_messages(result: RetrieveResult) -> list[Lead]:
     """Each lead with every requested message type present (None where nothing was generated)."""
     types = result.message_types
     return [
-        lead if all(t in lead.messages for t in types) else attrs.evolve(lead, messages=result.messages_of(lead))
+        lead
+        if all(t in lead.messages for t in types)
+        else attrs.evolve(lead, messages=result.messages_of(lead))
         for lead in result.leads
     ]
 

@@ -129,9 +129,23 @@ class Store:
                 payload = orjson.dumps(body, default=str).decode()
                 linkedin = None
                 text = body.get("body") or body.get("text") or body.get("message")
-                messages.append((d.key, str(body.get("channel") or "message"), None if text is None else str(text)))
-            rows.append((d.key, d.destination, ctx.source, ctx.batch_id, d.item_id, ctx.customer_id,
-                         ctx.campaign_id, linkedin, payload, now))  # fmt: skip
+                messages.append(
+                    (d.key, str(body.get("channel") or "message"), None if text is None else str(text))
+                )
+            rows.append(
+                (
+                    d.key,
+                    d.destination,
+                    ctx.source,
+                    ctx.batch_id,
+                    d.item_id,
+                    ctx.customer_id,
+                    ctx.campaign_id,
+                    linkedin,
+                    payload,
+                    now,
+                )
+            )
         with self._connect(write=True) as conn:
             conn.executemany("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             conn.executemany("INSERT OR IGNORE INTO messages VALUES (?, ?, ?)", messages)
@@ -157,13 +171,16 @@ class Store:
             return
         with self._connect(write=False) as conn:
             cursor = conn.execute(
-                "SELECT d.delivered_at, d.source, d.batch_id, d.customer_id, d.campaign_id, d.item_id, d.linkedin,"
+                "SELECT d.delivered_at, d.source, d.batch_id, d.customer_id, d.campaign_id, d.item_id,"
+                " d.linkedin,"
                 " m.message_type, m.text, d.key FROM deliveries d JOIN messages m ON m.key = d.key"
                 " ORDER BY d.rowid, m.rowid"
             )
             for row in cursor:
                 record = dict(zip(EXPORT_COLUMNS, row, strict=True))
-                record["delivered_at"] = datetime.fromtimestamp(row[0], UTC).isoformat().replace("+00:00", "Z")
+                record["delivered_at"] = (
+                    datetime.fromtimestamp(row[0], UTC).isoformat().replace("+00:00", "Z")
+                )
                 yield record
 
     def export_jsonl(self, out: TextIO) -> int:

@@ -54,17 +54,20 @@ class SubmissionInDoubtError(errors.MsgrelayError):
             text = f"{what} is being sent right now by another process (since {sent}); wait for it to finish"
         else:
             text = (
-                f"{what} was sent at {sent} but its outcome is unknown: the sender stopped or timed out before "
-                "Upscale answered, so it may have been accepted and charged. Before sending it again, check: "
-                "'msgrelay upscale credits' (were credits used?) and whether a completion webhook or the Upscale "
-                "dashboard names its secure_request_id. To send it again anyway, rerun with --force "
-                f"(submission key {s.key})"
+                f"{what} was sent at {sent} but its outcome is unknown: the sender stopped or timed out "
+                "before Upscale answered, so it may have been accepted and charged. Before sending it "
+                "again, check: 'msgrelay upscale credits' (were credits used?) and whether a completion "
+                "webhook or the Upscale dashboard names its secure_request_id. To send it again anyway, "
+                f"rerun with --force (submission key {s.key})"
             )
         super().__init__(text)
 
 
 def submission_key(request: GenerationRequest) -> str:
-    """The stable key of a request: customer id, campaign id, sorted lead ids, message types (in step order)."""
+    """The stable key of a request.
+
+    Made of the customer id, the campaign id, the sorted lead ids and the message types in step order.
+    """
     material = orjson.dumps(
         [
             _KEY_VERSION,
@@ -83,7 +86,9 @@ def _outcome_known_unsent(exc: BaseException) -> bool:
         return not exc.may_have_reached_server
     # 4xx (rejected: 401, 402, 422, 429...), invalid input, missing configuration: nothing was generated.
     # 5xx and unreadable 2xx bodies stay in doubt: the vendor may have acted on the request.
-    return isinstance(exc, errors.ClientError | errors.RateLimitedError | errors.ValidationError | errors.ConfigurationError)
+    return isinstance(
+        exc, errors.ClientError | errors.RateLimitedError | errors.ValidationError | errors.ConfigurationError
+    )
 
 
 def submit_once(
@@ -110,21 +115,27 @@ def submit_once(
     """
     ledger = ledger if ledger is not None else SQLiteLedger()
     key = submission_key(request)
-    fields = {
-        "customer_id": request.automation_tool_customer_id,
-        "campaign_id": request.automation_tool_campaign_id,
-        "lead_count": len(request.lead_data),
-        "message_types": ",".join(request.message_types),
-    }
     owner = new_owner()
-    row, created = ledger.reserve_submission(key, **fields, owner=owner, now=clock())
+
+    def reserve() -> tuple[Submission, bool]:
+        return ledger.reserve_submission(
+            key,
+            customer_id=request.automation_tool_customer_id,
+            campaign_id=request.automation_tool_campaign_id,
+            lead_count=len(request.lead_data),
+            message_types=",".join(request.message_types),
+            owner=owner,
+            now=clock(),
+        )
+
+    row, created = reserve()
     if not created:
         if row.secure_request_id and not force:
             return GenerationTicket(secure_request_id=row.secure_request_id)
         if not force:
             raise SubmissionInDoubtError(row, in_flight=owner_state(row.owner) == "alive")
         ledger.release_submission(key)
-        row, created = ledger.reserve_submission(key, **fields, owner=owner, now=clock())
+        row, created = reserve()
         if not created:  # another process reserved it between the two calls
             raise SubmissionInDoubtError(row, in_flight=True)
     try:
@@ -138,7 +149,11 @@ def submit_once(
 
 
 def record_submission(
-    request: GenerationRequest, secure_request_id: str, *, ledger: Ledger | None = None, clock: Callable[[], float] = time.time
+    request: GenerationRequest,
+    secure_request_id: str,
+    *,
+    ledger: Ledger | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> None:
     """Record the id of a submission whose outcome was in doubt, once you found it (dashboard, webhook).
 
@@ -156,4 +171,3 @@ def record_submission(
         now=clock(),
     )
     ledger.complete_submission(key, secure_request_id, now=clock())
-

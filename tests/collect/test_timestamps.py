@@ -24,7 +24,9 @@ def test_the_three_documented_forms_parse_to_aware_utc(text: str, expected: date
     assert parsed.tzinfo is UTC
 
 
-@pytest.mark.parametrize("text", ["2026-01-21T10:12:46Z", "2026-01-21T10:12:46.120Z", "2026-01-21T10:12:46.123456Z"])
+@pytest.mark.parametrize(
+    "text", ["2026-01-21T10:12:46Z", "2026-01-21T10:12:46.120Z", "2026-01-21T10:12:46.123456Z"]
+)
 def test_the_z_forms_round_trip_exactly(text: str) -> None:
     """Seconds and milliseconds come back in the form they went in."""
     assert format_timestamp(parse_timestamp(text)) == text
@@ -53,7 +55,9 @@ def test_a_time_without_zone_reads_as_utc_unless_a_zone_is_required() -> None:
         parse_timestamp("2026-01-21T10:12:46", require_zone=True)
 
 
-@pytest.mark.parametrize("text", ["", "yesterday", "2026-01-21", "2026-13-01T00:00:00Z", "2026-01-21T10:12:46 CET"])
+@pytest.mark.parametrize(
+    "text", ["", "yesterday", "2026-01-21", "2026-13-01T00:00:00Z", "2026-01-21T10:12:46 CET"]
+)
 def test_anything_else_is_refused(text: str) -> None:
     """Dates alone, invalid dates and unknown zone names raise ValueError."""
     with pytest.raises(ValueError, match=r"not an ISO 8601 UTC time|not a valid date"):

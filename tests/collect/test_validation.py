@@ -75,8 +75,14 @@ def test_one_error_names_every_problem_by_wire_field() -> None:
     [
         (lambda: NewInternalMessage(title=""), {"title": "must not be blank"}),
         (lambda: new_message("internal"), {"title": "is required for internal messages"}),
-        (lambda: new_message("internal", title="Note", body=BODY), {"body": "is not used for internal messages"}),
-        (lambda: new_message("internal", title="Note", send_on="2026-02-06T10:00:00Z"), {"sendOn": "is not used"}),
+        (
+            lambda: new_message("internal", title="Note", body=BODY),
+            {"body": "is not used for internal messages"},
+        ),
+        (
+            lambda: new_message("internal", title="Note", send_on="2026-02-06T10:00:00Z"),
+            {"sendOn": "is not used"},
+        ),
         (lambda: new_message("email", body=BODY), {"title": "is required for email messages"}),
         (lambda: NewEmailMessage(title="123456789", body=BODY), {"title": "at least 10 characters, got 9"}),
         (lambda: NewEmailMessage(title=TITLE, body="x" * 19), {"body": "at least 20 characters, got 19"}),
@@ -108,7 +114,9 @@ def test_valid_drafts_encode_to_the_documented_bodies() -> None:
         "title": "Note",
         "text": "**hi**",
     }
-    assert encode(NewEmailMessage(title=TITLE, body=BODY, send_on=datetime(2026, 2, 6, 11, tzinfo=paris))) == {
+    assert encode(
+        NewEmailMessage(title=TITLE, body=BODY, send_on=datetime(2026, 2, 6, 11, tzinfo=paris))
+    ) == {
         "channel": "email",
         "title": TITLE,
         "body": BODY,

@@ -68,7 +68,7 @@ def test_a_lead_sequence_reads_like_the_tuple_it_replaces(body: dict[str, Any]) 
     assert lazy.index(eager[3]) == 3
     assert lazy + eager[:1] == (*eager, eager[0])
     assert eager[:1] + lazy == (eager[0], *eager)
-    assert lazy != list(eager)
+    assert lazy != list(eager)  # type: ignore[comparison-overlap]
     assert lazy != eager[:4]
     with pytest.raises(IndexError):
         lazy[5]
@@ -100,7 +100,7 @@ def test_a_lead_sequence_round_trips_whether_read_or_not(body: dict[str, Any]) -
 
 def test_encoding_a_lead_in_another_form_rewrites_it_as_the_lead_says() -> None:
     """A lead whose keys are not in encoding order or use a second name for a type is re-encoded."""
-    wires = [
+    wires: list[dict[str, Any]] = [
         {"linkedin": None, "external_prospect_id": "a", "outreach_message": "hi"},
         {"external_prospect_id": "b", "connection_request_message": "hello"},
     ]
@@ -109,7 +109,10 @@ def test_encoding_a_lead_in_another_form_rewrites_it_as_the_lead_says() -> None:
         {"external_prospect_id": "a", "linkedin": None, "outreach_message": "hi"},
         {"external_prospect_id": "b", "linkedin": None, "outreach_message": "hello"},
     ]
-    assert [lead.messages for lead in result.leads] == [{"connection_request": "hi"}, {"connection_request": "hello"}]
+    assert [lead.messages for lead in result.leads] == [
+        {"connection_request": "hi"},
+        {"connection_request": "hello"},
+    ]
 
 
 def test_encoding_unread_leads_does_not_hand_out_the_wire_objects(body: dict[str, Any]) -> None:
@@ -129,7 +132,9 @@ def test_encoding_unread_leads_does_not_hand_out_the_wire_objects(body: dict[str
         (0, {"no_job_posts": "yes"}, "campaign.leads_data[0].no_job_posts"),
     ],
 )
-def test_a_bad_lead_in_bytes_is_named_by_its_wire_path(index: int, changes: dict[str, Any], path: str) -> None:
+def test_a_bad_lead_in_bytes_is_named_by_its_wire_path(
+    index: int, changes: dict[str, Any], path: str
+) -> None:
     """The up-front check rejects a wrong type in any lead field, and the error says where."""
     leads = [_lead(i) for i in range(5)]
     leads[index].update(changes)
@@ -162,7 +167,7 @@ def test_unknown_lead_keys_of_any_type_pass_the_check() -> None:
 
 def test_bytes_that_are_not_json_raise_a_value_error() -> None:
     """A body that is not JSON raises `ValueError`, as the client expects."""
-    with pytest.raises(ValueError, match="unexpected|Unexpected|expected|Expected"):
+    with pytest.raises(ValueError, match=r"(?i)expected"):
         convert.decode_retrieve(b'{"metadata": ')
 
 

@@ -337,3 +337,12 @@ def test_redelivery_sends_the_same_event_again(
     sandbox.upscale.redeliver_webhook(request_id)
     wait_for(lambda: len(received) == 3)
     assert {r["body"]["secure_request_id"] for r in received} == {request_id}
+
+
+def test_webhooks_to_non_loopback_hosts_are_refused_by_default(sandbox: Sandbox) -> None:
+    """The emulator never calls out of the machine unless told to; the refusal is logged."""
+    post(sandbox, body(notify="https://hooks.example.net/upscale"))
+    wait_for(lambda: len(sandbox.upscale.webhook_log) == 1)
+    [attempt] = sandbox.upscale.webhook_log
+    assert attempt.status is None
+    assert attempt.error == "refused: not a loopback host"

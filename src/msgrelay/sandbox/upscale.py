@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import ipaddress
 import itertools
 import logging
 import threading
@@ -27,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import orjson
@@ -132,6 +134,7 @@ class UpscaleSandbox:
         webhook_attempts / webhook_backoff: delivery attempts in all, and the first retry's wait
             (doubled each time); the vendor's 25 attempts over 21 days, scaled down.
         companies_without_job_posts: lower-case company names whose ``hiring_activity`` fails.
+        external_webhooks: allow webhooks to non-loopback hosts (off: the sandbox stays on this machine).
         clock: seconds since the epoch.
     """
 
@@ -146,6 +149,7 @@ class UpscaleSandbox:
         webhook_attempts: int = 5,
         webhook_backoff: float = 0.2,
         companies_without_job_posts: Iterable[str] = DEFAULT_COMPANIES_WITHOUT_JOB_POSTS,
+        external_webhooks: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.api_key = api_key
@@ -162,7 +166,11 @@ class UpscaleSandbox:
         self._generated: dict[tuple[str, str], str] = {}
         self._lock = threading.RLock()
         self.webhooks = WebhookSender(
-            enabled=webhook_delivery, attempts=webhook_attempts, backoff=webhook_backoff, clock=clock
+            enabled=webhook_delivery,
+            attempts=webhook_attempts,
+            backoff=webhook_backoff,
+            clock=clock,
+            external_hosts=external_webhooks,
         )
         self.router = Router()
         self.router.add("POST", "/messages/request_message_generation", self.request_generation)
@@ -354,6 +362,16 @@ class UpscaleSandbox:
         return Response(200, {"sequences": templates})
 
 
+def _is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _same(given: str, expected: str) -> bool:
     import hmac
 
@@ -448,8 +466,17 @@ SEQUENCE_CATALOG = _catalog()
 class WebhookSender:
     """Posts completion webhooks on a background thread, at their due time, with retries."""
 
-    def __init__(self, *, enabled: bool, attempts: int, backoff: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        attempts: int,
+        backoff: float,
+        clock: Callable[[], float],
+        external_hosts: bool = False,
+    ) -> None:
         self.enabled = enabled
+        self.external_hosts = external_hosts
         self.attempts = attempts
         self.backoff = backoff
         self.clock = clock
@@ -499,6 +526,18 @@ class WebhookSender:
         body = event()
         status: int | None = None
         error: str | None = None
+        if not self.external_hosts and not _is_loopback(url):
+            # A laptop emulator has no business calling out; say why instead of trying.
+            refused = WebhookAttempt(
+                body["secure_request_id"], attempt, None, "refused: not a loopback host", self.clock()
+            )
+            with self._wake:
+                self.log.append(refused)
+            logger.warning(
+                "sandbox webhook not sent to %s: only loopback hosts unless external_webhooks=True",
+                url.split("?")[0],
+            )
+            return
         try:
             response = self._session.post(url, json=body, timeout=10, allow_redirects=False)
             status = response.status_code

@@ -23,8 +23,7 @@ import attrs
 import cattrs
 import msgspec
 import orjson
-from cattrs.errors import ClassValidationError
-from cattrs.gen import AttributeValidationNote
+from cattrs.errors import AttributeValidationNote, ClassValidationError, IterableValidationNote
 from cattrs.preconf.orjson import OrjsonConverter
 
 from msgrelay import _convert
@@ -271,13 +270,13 @@ def _structure_leads(data: Any, _: Any) -> tuple[Lead, ...]:
                 structure_lead(item)
             except (ClassValidationError, TypeError) as exc:
                 exc.__notes__ = [*getattr(exc, "__notes__", []), _index_note(index)]
-                raise cattrs.IterableValidationError("While structuring leads_data", [exc], tuple[Lead, ...]) from None
+                raise cattrs.IterableValidationError(
+                    "While structuring leads_data", [exc], tuple[Lead, ...]
+                ) from None
         raise
 
 
 def _index_note(index: int) -> Any:
-    from cattrs.errors import IterableValidationNote  # noqa: PLC0415 - only needed on the error path
-
     return IterableValidationNote(f"Structuring leads_data @ index {index}", index, Lead)
 
 

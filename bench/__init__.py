@@ -1,0 +1,1 @@
+"""msgrelay's benchmarks: ``make bench`` (``python bench/run.py``) writes ``bench/RESULTS.md``."""

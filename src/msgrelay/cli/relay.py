@@ -1,0 +1,148 @@
+"""``msgrelay relay``: deliver completed generations to destinations, resume, inspect, re-drive, export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from msgrelay.cli._common import EXIT_API, EXIT_OK, UsageError, comma_list, positive_float, print_json
+from msgrelay.delivery import UPSCALE
+from msgrelay.ledger import SQLiteLedger
+from msgrelay.plugins import PluginManager
+from msgrelay.relay import Relay, RelayReport
+from msgrelay.store import Store
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``relay`` command."""
+    parser = commands.add_parser(
+        "relay",
+        help="deliver generated messages to destinations (default: the built-in store)",
+        description="Relay an Upscale generation to destinations through the ledger: retrieve it (waiting "
+        "while it is in progress), run the plugins' hooks, and deliver each lead to each destination, "
+        "retrying with backoff and dead-lettering what keeps failing. Nothing is delivered twice to the same "
+        "destination: each delivery carries a stable key. Prints a JSON report; exits 1 if anything is left "
+        "undelivered.",
+        epilog="Examples: msgrelay relay 5c0f8a2e-... --to store,hubspot | msgrelay relay --pending | "
+        "msgrelay relay --status | msgrelay relay --export csv -o messages.csv",
+    )
+    parser.add_argument(
+        "secure_request_id", metavar="ID", nargs="?", help="the generation's secure_request_id"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--pending",
+        action="store_true",
+        help="resume everything due: webhooks not yet relayed, deliveries not yet made (after a crash too)",
+    )
+    mode.add_argument(
+        "--status", action="store_true", help="print counts by state, dead letters and hook errors"
+    )
+    mode.add_argument(
+        "--retry-dead",
+        action="store_true",
+        help="re-drive dead-lettered batches and deliveries, then run them",
+    )
+    mode.add_argument(
+        "--export",
+        choices=("jsonl", "csv"),
+        help="print the built-in store's messages as JSON Lines or CSV (one row per message)",
+    )
+    parser.add_argument(
+        "--to",
+        type=comma_list,
+        metavar="NAME,...",
+        help="destinations for ID (default: $MSGRELAY_DESTINATIONS, else 'store'); with --retry-dead, "
+        "only these destinations",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=positive_float,
+        default=None,
+        metavar="S",
+        help="seconds to keep retrying failed deliveries in this run before leaving them to a later "
+        "'relay --pending' (default 60 for ID, 0 otherwise)",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, help="with --export: write to this file instead of stdout"
+    )
+    parser.set_defaults(handler=cmd_relay)
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    """Dispatch on the mode."""
+    modes = [args.pending, args.status, args.retry_dead, args.export is not None]
+    if args.secure_request_id is not None and any(modes):
+        raise UsageError("give either an ID or one of --pending, --status, --retry-dead, --export")
+    if args.secure_request_id is None and not any(modes):
+        raise UsageError("give an ID to relay, or one of --pending, --status, --retry-dead, --export")
+    if args.export:
+        return _export(args.export, args.output)
+    ledger = SQLiteLedger()
+    try:
+        if args.status:
+            status = ledger.status()
+            status["store"] = Store().summary()
+            print_json(status)
+            return EXIT_OK
+        relay = Relay(ledger=ledger, plugins=PluginManager().load())
+        try:
+            return _run(relay, args)
+        finally:
+            relay.close()
+    finally:
+        ledger.close()
+
+
+def _run(relay: Relay, args: argparse.Namespace) -> int:
+    if args.secure_request_id is not None:
+        report = relay.relay(
+            args.secure_request_id,
+            destinations=args.to,
+            max_wait=60.0 if args.max_wait is None else args.max_wait,
+        )
+        counts = relay.ledger.batch_counts(UPSCALE, args.secure_request_id)
+        state = relay.ledger.batch_state(UPSCALE, args.secure_request_id)
+        return _finish(
+            report, {"secure_request_id": args.secure_request_id, "batch_state": state, "deliveries": counts}
+        )
+    max_wait = 0.0 if args.max_wait is None else args.max_wait
+    if args.retry_dead:
+        for destination in args.to or [None]:
+            relay.ledger.retry_dead(now=relay.clock(), destination=destination)
+        report = relay.run_pending(max_wait=max_wait)
+    else:
+        report = relay.run_pending(max_wait=max_wait)
+    status = relay.ledger.status(dead_sample=0)
+    return _finish(report, {"batches": status["batches"], "deliveries": status["deliveries"]})
+
+
+def _finish(report: RelayReport, extra: dict[str, Any]) -> int:
+    out = {**extra, **report.to_json()}
+    print_json(out)
+    deliveries = extra.get("deliveries", {})
+    left = deliveries.get("pending", 0) + deliveries.get("claimed", 0) + deliveries.get("dead", 0)
+    failed_batch = extra.get("batch_state") in {"pending", "dead"} or bool(
+        extra.get("batches", {}).get("dead")
+    )
+    if left or failed_batch:
+        print(
+            f"msgrelay: {left} deliveries not made yet; see 'msgrelay relay --status', then "
+            "'msgrelay relay --pending' or '--retry-dead'",
+            file=sys.stderr,
+        )
+        return EXIT_API
+    return EXIT_OK
+
+
+def _export(fmt: str, output: Path | None) -> int:
+    store = Store()
+    if output is None:
+        count = store.export_jsonl(sys.stdout) if fmt == "jsonl" else store.export_csv(sys.stdout)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as out:
+            count = store.export_jsonl(out) if fmt == "jsonl" else store.export_csv(out)
+    print(f"msgrelay: exported {count} messages from {store.path}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,69 @@
+"""``msgrelay serve``: the webhook receiver, with the relay working in the background."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from typing import Any
+
+from msgrelay._server import BackgroundServer
+from msgrelay.cli._common import EXIT_OK, comma_list
+from msgrelay.ledger import SQLiteLedger
+from msgrelay.plugins import PluginManager
+from msgrelay.receiver import UPSCALE_WEBHOOK_PATH, Receiver, RelayWorker
+from msgrelay.relay import Relay
+
+
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``serve`` command."""
+    parser = commands.add_parser(
+        "serve",
+        help="receive Upscale completion webhooks and relay them",
+        description=f"Serve POST {UPSCALE_WEBHOOK_PATH} and GET /healthz with waitress. Each webhook is "
+        "verified, stored in the ledger, answered 200, then relayed in the background to the destinations. "
+        "Verification: the notify URL must carry ?token=$MSGRELAY_WEBHOOK_SECRET (or the X-Msgrelay-Token "
+        "header). Work left unfinished (a crash, a failing destination) is resumed every few seconds.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="port to bind; 0 picks a free one (default 8080)"
+    )
+    parser.add_argument(
+        "--to",
+        type=comma_list,
+        metavar="NAME,...",
+        help="destinations (default: $MSGRELAY_DESTINATIONS, else the built-in 'store')",
+    )
+    parser.add_argument("--threads", type=int, default=8, help="threads answering requests (default 8)")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="accept unverified webhooks when MSGRELAY_WEBHOOK_SECRET is unset (trusted networks only)",
+    )
+    parser.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    ledger = SQLiteLedger()
+    plugins = PluginManager().load()
+    # Checked now, so a typo fails at start rather than at the first webhook.
+    relay_destinations = args.to
+    if relay_destinations:
+        plugins.destinations.resolve(relay_destinations)
+    worker = RelayWorker(lambda: Relay(ledger=ledger, plugins=plugins, destinations=relay_destinations))
+    receiver = Receiver(ledger=ledger, insecure=args.insecure, on_event=worker.submit)
+    with worker, BackgroundServer(receiver, host=args.host, port=args.port, threads=args.threads) as server:
+        # The port line goes to stderr, and never the token: the notify URL is built by the sender.
+        print(
+            f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH} (ledger {ledger.path})",
+            file=sys.stderr,
+        )
+        sys.stderr.flush()
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("msgrelay: stopping", file=sys.stderr)
+    ledger.close()
+    return EXIT_OK
