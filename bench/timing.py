@@ -38,18 +38,19 @@ class Sample:
 
 
 def _once(case: Callable[[], object], number: int) -> float:
-    kept: list[object] = []
     gc.collect()
     start = time.perf_counter()
-    for _ in range(number):
-        kept.append(case())  # results are freed after the clock stops: freeing is not decoding
+    kept = [case() for _ in range(number)]  # freed after the clock stops: freeing is not decoding
     elapsed = time.perf_counter() - start
-    kept.clear()
+    del kept
     return elapsed / number
 
 
 def compare(
-    cases: Mapping[str, Callable[[], object]], *, rounds: int = ROUNDS, min_seconds: float = MIN_SAMPLE_SECONDS
+    cases: Mapping[str, Callable[[], object]],
+    *,
+    rounds: int = ROUNDS,
+    min_seconds: float = MIN_SAMPLE_SECONDS,
 ) -> dict[str, Sample]:
     """Time each case ``rounds`` times, interleaved; returns a `Sample` per case name."""
     numbers = {}

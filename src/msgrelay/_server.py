@@ -82,16 +82,21 @@ class BackgroundServer:
             return
         waitress = _waitress()
         done = threading.Event()
+        # Let in-flight requests finish while the loop still runs: a worker that completes a response
+        # wakes the loop through its trigger, which must not be closed yet.
+        server.task_dispatcher.shutdown(timeout=timeout)
 
         def close_everything() -> None:
             # Runs on the serving thread itself, so no socket is closed under a running poll().
             waitress.wasyncore.close_all(server._map, ignore_all=True)
             done.set()
 
-        server.trigger.pull_trigger(close_everything)
+        try:
+            server.trigger.pull_trigger(close_everything)
+        except OSError:  # the loop already ended (its trigger is gone): nothing left to close
+            done.set()
         done.wait(timeout)
         thread.join(timeout)
-        server.task_dispatcher.shutdown(timeout=timeout)
         self._server = None
         self._thread = None
 

@@ -43,7 +43,8 @@ def resolve_api_key(explicit: str | None, env_name: str, *, service: str) -> str
     key = explicit if explicit is not None else read_env(env_name)
     if not key or not key.strip():
         raise ConfigurationError(
-            f"no {service} API key: pass api_key=... or set the {env_name} environment variable"
+            f"no {service} API key: pass api_key=... (on the command line, --api-key) "
+            f"or set the {env_name} environment variable"
         )
     return key.strip()
 

@@ -94,7 +94,8 @@ def test_create_list_get_update_delete(client: CollectClient) -> None:
     assert (email.status, encode(email)["sendOn"]) == ("pending", "2027-01-04T09:00:00Z")
 
     assert [m.id for m in client.list_messages(SEED_REQUEST_ID)][:3] == [sms.id, email.id, note.id]
-    assert [m.id for m in client.list_messages(SEED_REQUEST_ID, channel="email")][0] == email.id
+    emails = client.list_messages(SEED_REQUEST_ID, channel="email")
+    assert emails[0].id == email.id
     assert client.get_message(SEED_REQUEST_ID, note.id) == note
 
     cleared = client.update_message(SEED_REQUEST_ID, note.id, MessageChanges(text=None))
@@ -183,8 +184,8 @@ def test_a_hidden_request_is_permission_denied(client: CollectClient) -> None:
 def test_a_wrong_key_is_an_authentication_error(collect_target: Target) -> None:
     """401 maps to AuthenticationError; the wrong key is in neither the message nor the cassette."""
     wrong = "wrong-key-0123456789abcdef"
-    with CollectClient(api_key=wrong, base_url=collect_target.base_url, retry=NO_RETRIES) as client:
-        with pytest.raises(AuthenticationError) as caught:
-            client.list_messages(SEED_REQUEST_ID)
+    client = CollectClient(api_key=wrong, base_url=collect_target.base_url, retry=NO_RETRIES)
+    with client, pytest.raises(AuthenticationError) as caught:
+        client.list_messages(SEED_REQUEST_ID)
     assert caught.value.status == 401
     assert wrong not in str(caught.value)

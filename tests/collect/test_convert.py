@@ -188,11 +188,13 @@ def test_a_broken_body_names_the_wire_path(wire: Any, path: str) -> None:
 def test_a_caller_chooses_the_error_raised() -> None:
     """``on_error`` turns a contract breach into the caller's own error (the client's decode error)."""
 
-    class Broken(Exception):
+    class BrokenBodyError(Exception):
         pass
 
-    with pytest.raises(Broken, match=r"\[0\]\.createdAt"):
-        decode_messages([{**seed("internal"), "createdAt": 1}], on_error=lambda p, m: Broken(f"{p}: {m}"))
+    with pytest.raises(BrokenBodyError, match=r"\[0\]\.createdAt"):
+        decode_messages(
+            [{**seed("internal"), "createdAt": 1}], on_error=lambda p, m: BrokenBodyError(f"{p}: {m}")
+        )
 
 
 def test_requests_decode_with_contact_and_keep_the_rest() -> None:

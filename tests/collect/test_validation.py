@@ -34,7 +34,7 @@ class NoNetwork(requests.Session):
         super().__init__()
         self.calls = 0
 
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         self.calls += 1
         raise AssertionError(f"a request was sent: {args}")
 

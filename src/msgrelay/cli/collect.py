@@ -51,7 +51,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     listing.add_argument("--channel", metavar="C", help="only this channel: internal, email or sms")
     listing.set_defaults(handler=cmd_list)
 
-    get = sub.add_parser("get", parents=[connection], help="print one message, whatever its channel")
+    get = sub.add_parser(
+        "get",
+        parents=[connection],
+        help="print one message, whatever its channel",
+        description="Print one message of the request as JSON. An unknown id exits 1 naming the 404.",
+    )
     get.add_argument("request_id", metavar="REQUEST_ID", help="the request's id")
     get.add_argument("message_id", metavar="MESSAGE_ID", help="the message's id")
     get.set_defaults(handler=cmd_get)
@@ -97,7 +102,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     update.set_defaults(handler=cmd_update)
 
-    delete = sub.add_parser("delete", parents=[connection], help='delete a message; prints {"deleted": true}')
+    delete = sub.add_parser(
+        "delete",
+        parents=[connection],
+        help="delete a message of a request",
+        description='Delete the message and print the API\'s answer, {"deleted": true}.',
+    )
     delete.add_argument("request_id", metavar="REQUEST_ID", help="the request's id")
     delete.add_argument("message_id", metavar="MESSAGE_ID", help="the message's id")
     delete.set_defaults(handler=cmd_delete)

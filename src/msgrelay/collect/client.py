@@ -80,9 +80,9 @@ class CollectClient:
 
     def __init__(
         self,
-        *,
         api_key: str | None = None,
         base_url: str | None = None,
+        *,
         timeout: Timeout | float | tuple[float, float] | None = None,
         retry: RetryPolicy | None = None,
         user_agent_extra: str | None = None,

@@ -17,7 +17,6 @@ Timestamps come from an injectable clock and strictly increase, so an update alw
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import threading
 import time
@@ -25,11 +24,24 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from msgrelay.collect.models import EMAIL, INTERNAL, KNOWN_CHANNELS, OPENED, PENDING, SENT, SMS
+from msgrelay.collect.models import EMAIL, INTERNAL, KNOWN_CHANNELS, PENDING, SMS
 from msgrelay.collect.timestamps import format_timestamp, parse_timestamp
 from msgrelay.collect.validation import UNSET, check_changes, check_new_message
 from msgrelay.errors import Problem
 from msgrelay.sandbox._router import HttpError, Request, Response, Router
+from msgrelay.sandbox.collect_seed import (
+    SEED_CAMPAIGN_ID,
+    SEED_EMAIL_MESSAGE_ID,
+    SEED_HIDDEN_REQUEST_ID,
+    SEED_INTERNAL_MESSAGE_ID,
+    SEED_LEGACY_REQUEST_ID,
+    SEED_OTHER_CAMPAIGN_ID,
+    SEED_REQUEST_ID,
+    SEED_SENT_EMAIL_MESSAGE_ID,
+    SEED_SMS_MESSAGE_ID,
+    meteor_id,
+    seed,
+)
 
 __all__ = [
     "SEED_CAMPAIGN_ID",
@@ -44,22 +56,6 @@ __all__ = [
     "CollectSandbox",
 ]
 
-#: The campaign most seeded requests belong to (9 of them; 7 listed without a ``filter``).
-SEED_CAMPAIGN_ID = "Kq7vTz2mWb9xLc4Rn"
-#: A second campaign with two requests.
-SEED_OTHER_CAMPAIGN_ID = "P3hYd8sQe5uJf1GwA"
-#: A request with messages on all three channels, newest first: email, SMS, sent email, internal x2.
-SEED_REQUEST_ID = "NxAHPWu9hRzcyD24m"
-#: A request whose messages use the older shape (no ``channel``) and an unknown channel.
-SEED_LEGACY_REQUEST_ID = "Tc5JmQ8vRz3WkY7bD"
-#: A request hidden from the sandbox key: every call on it answers 403.
-SEED_HIDDEN_REQUEST_ID = "Wf2GsN6pXa9HcE4tK"
-
-SEED_INTERNAL_MESSAGE_ID = "msg_Bq4Zr8TmXv2Wc9Lp"
-SEED_EMAIL_MESSAGE_ID = "msg_Hd7Ks3PwYn6Rb2Qf"
-SEED_SMS_MESSAGE_ID = "msg_Mv5Tg9JcZa4Xe8Nh"
-SEED_SENT_EMAIL_MESSAGE_ID = "msg_Ry3Lb6WqFs2Kd9Pt"
-
 UNAUTHORIZED = "Unauthorized -- Your API key is wrong."
 FORBIDDEN = "Forbidden -- The object requested is hidden for administrators only."
 NOT_FOUND = "Not Found -- The specified object could not be found."
@@ -70,18 +66,7 @@ HIDDEN_UNLESS_FILTERED = frozenset({"cancelled", "archived", "draft"})
 #: Email and SMS statuses that may still be edited.
 EDITABLE_STATUSES = frozenset({PENDING, "paused"})
 
-_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
 _WRITABLE = {INTERNAL: ("title", "text"), EMAIL: ("title", "body", "sendOn"), SMS: ("body", "sendOn")}
-
-
-def meteor_id(seed: str, length: int = 17) -> str:
-    """A deterministic Meteor-style id (17 characters from Meteor's alphabet) derived from ``seed``."""
-    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
-    chars = []
-    for _ in range(length):
-        digest, index = divmod(digest, len(_ALPHABET))
-        chars.append(_ALPHABET[index])
-    return "".join(chars)
 
 
 class CollectSandbox:
@@ -104,7 +89,7 @@ class CollectSandbox:
         self.hidden: set[str] = set()
         #: request id → message id → (creation order, wire object)
         self.messages: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
-        _seed(self)
+        seed(self)
         self.router = Router()
         self.router.add("GET", "/campaigns", self.list_campaigns)
         self.router.add("GET", "/requests", self.list_requests)
@@ -292,174 +277,3 @@ def _paging(query: Mapping[str, str]) -> tuple[int, int]:
 def _summary(request: Mapping[str, Any]) -> dict[str, Any]:
     """What the list endpoint shows of a request: no documents, forms, texts or pages."""
     return {k: v for k, v in request.items() if k not in {"documents", "forms", "texts", "pages"}}
-
-
-# --- seed data ---------------------------------------------------------------------------------
-_PEOPLE = [
-    ("Ada", "Lovelace", "Analytical Engines Ltd"),
-    ("Grace", "Hopper", "Cobol Systems"),
-    ("Alan", "Turing", "Bletchley Advisory"),
-    ("Katherine", "Johnson", "Orbital Partners"),
-    ("Edsger", "Dijkstra", "Shortest Path BV"),
-    ("Barbara", "Liskov", "Substitution Inc"),
-    ("Donald", "Knuth", "Literate Press"),
-    ("Margaret", "Hamilton", "Apollo Guidance"),
-    ("Tim", "Berners-Lee", "Hypertext Co"),
-    ("Radia", "Perlman", "Spanning Tree GmbH"),
-    ("Frances", "Allen", "Optimising Compilers"),
-]
-
-
-def _contact(index: int) -> dict[str, Any]:
-    first, last, company = _PEOPLE[index % len(_PEOPLE)]
-    return {
-        "_id": meteor_id(f"contact-{index}"),
-        "email": f"{first.lower()}.{last.lower()}@example.com",
-        "firstName": first,
-        "lastName": last,
-        "company": company,
-        "tag": ["sandbox"],
-        "custom": [],
-        "nbRequest": 1,
-        "createdAt": "2025-12-01T09:00:00.000Z",
-        "lastActivity": "2026-01-20T16:45:10.000Z",
-    }
-
-
-def _collect_request(request_id: str, campaign_id: str, status: str, index: int) -> dict[str, Any]:
-    return {
-        "_id": request_id,
-        "campaignId": campaign_id,
-        "createdAt": f"2026-01-{10 + index:02d}T08:00:00.000Z",
-        "portalUrl": f"https://portal.collect.sandbox.invalid/r/{request_id}",
-        "status": status,
-        "dueDate": "2026-03-31T23:59:59.000Z",
-        "privacy": "team",
-        "contact": _contact(index),
-        "branding": {"useBranding": False, "brandingId": None},
-        "documents": [
-            {
-                "id": meteor_id(f"document-{index}"),
-                "itemId": meteor_id("item-id-card"),
-                "name": "Identity card",
-                "status": "waiting",
-                "order": 0,
-                "visibility": "all",
-                "mandatory": True,
-                "extensions": ["pdf", "jpg", "png"],
-                "multipleupload": False,
-                "uploads": [],
-            }
-        ],
-        "forms": [],
-        "texts": [],
-        "pages": [],
-    }
-
-
-def _seed(sandbox: CollectSandbox) -> None:
-    """Deterministic campaigns, requests and messages (the ``SEED_*`` ids)."""
-    campaigns = [
-        (SEED_CAMPAIGN_ID, "Tenant onboarding 2026", "2025-11-03T10:00:00.000Z"),
-        (SEED_OTHER_CAMPAIGN_ID, "Annual KYC refresh", "2025-11-17T14:30:00.000Z"),
-    ]
-    for campaign_id, name, created in campaigns:
-        sandbox.campaigns[campaign_id] = {
-            "_id": campaign_id,
-            "name": name,
-            "createdAt": created,
-            "status": "open",
-        }
-    statuses = [
-        "pending",
-        "pending",
-        "completed",
-        "waiting",
-        "due",
-        "pending",
-        "error",
-        "archived",
-        "cancelled",
-    ]
-    ids = [SEED_REQUEST_ID, SEED_LEGACY_REQUEST_ID] + [
-        meteor_id(f"request-{i}") for i in range(2, len(statuses))
-    ]
-    for index, (request_id, status) in enumerate(zip(ids, statuses, strict=True)):
-        sandbox.requests[request_id] = _collect_request(request_id, SEED_CAMPAIGN_ID, status, index)
-    for index in (len(statuses), len(statuses) + 1):
-        request_id = meteor_id(f"request-{index}")
-        sandbox.requests[request_id] = _collect_request(request_id, SEED_OTHER_CAMPAIGN_ID, "pending", index)
-    sandbox.requests[SEED_HIDDEN_REQUEST_ID] = _collect_request(
-        SEED_HIDDEN_REQUEST_ID, SEED_CAMPAIGN_ID, "pending", 12
-    )
-    sandbox.hidden.add(SEED_HIDDEN_REQUEST_ID)
-
-    # The three timestamp forms the docs show all appear, so a client must read each of them.
-    seeded: list[dict[str, Any]] = [
-        {
-            "id": "msg_Ak2Np7Xs4Gd9Vf3J",
-            "requestId": SEED_REQUEST_ID,
-            "channel": INTERNAL,
-            "title": "Imported from the old CRM",
-            "text": None,
-            "createdAt": "2022-07-04 07:20:06 UTC",
-            "updatedAt": "2022-07-04 07:20:06 UTC",
-        },
-        {
-            "id": SEED_INTERNAL_MESSAGE_ID,
-            "requestId": SEED_REQUEST_ID,
-            "channel": INTERNAL,
-            "title": "AI Agent - reply sent",
-            "text": "Here is the response generated by the agent...",
-            "createdAt": "2026-01-21T10:12:46Z",
-            "updatedAt": "2026-01-21T10:12:46Z",
-        },
-        {
-            "id": SEED_SENT_EMAIL_MESSAGE_ID,
-            "requestId": SEED_REQUEST_ID,
-            "channel": EMAIL,
-            "title": "Welcome to your tenant portal",
-            "body": "Hello Ada, please upload your identity card on the portal.",
-            "status": OPENED,
-            "sendOn": "2026-01-21T10:15:00Z",
-            "createdAt": "2026-01-21T10:12:46.120Z",
-        },
-        {
-            "id": SEED_SMS_MESSAGE_ID,
-            "requestId": SEED_REQUEST_ID,
-            "channel": SMS,
-            "body": "Reminder: two documents are still missing on your portal.",
-            "status": SENT,
-            "sendOn": "2026-02-01T09:00:00Z",
-            "createdAt": "2026-01-31T17:02:11.457Z",
-        },
-        {
-            "id": SEED_EMAIL_MESSAGE_ID,
-            "requestId": SEED_REQUEST_ID,
-            "channel": EMAIL,
-            "title": "Your documents are due soon",
-            "body": "Hello Ada, your documents are due on March 31. Thank you!",
-            "status": PENDING,
-            "sendOn": "2026-02-06T10:00:00Z",
-            "createdAt": "2026-02-06T09:00:00Z",
-        },
-        {
-            "id": "msg_Qe8Wd3Hn6Ct2Zb5K",
-            "requestId": SEED_LEGACY_REQUEST_ID,
-            "title": "Note from the older API",
-            "text": "Messages of the internal-only API carry **no** channel.",
-            "createdAt": "2025-12-15T11:00:00Z",
-            "updatedAt": "2025-12-16T08:30:00Z",
-        },
-        {
-            "id": "msg_Vk4Ps9Fy2Mh7Tr3N",
-            "requestId": SEED_LEGACY_REQUEST_ID,
-            "channel": "whatsapp",
-            "body": "A channel this client version does not know yet.",
-            "status": "delivered",
-            "templateName": "document_reminder",
-            "createdAt": "2026-01-05T12:00:00Z",
-        },
-    ]
-    for message in seeded:
-        sandbox.add_message(message["requestId"], message)

@@ -109,14 +109,25 @@ def structure_lead(data: Any, _: Any = None) -> Lead:
 def unstructure_lead(lead: Lead) -> dict[str, Any]:
     """The wire object of a `Lead` (message types back to their ``*_message`` keys)."""
     out: dict[str, Any] = {"external_prospect_id": lead.external_prospect_id, "linkedin": lead.linkedin}
-    field = models.message_field
+    fields = _FIELD_OF_KIND
     for kind, text in lead.messages.items():
-        out[field(kind)] = text
+        out[fields.get(kind) or _field_of(kind)] = text
     if lead.no_job_posts is not None:
         out["no_job_posts"] = lead.no_job_posts
     if lead.extra:
         out.update(lead.extra)
     return out
+
+
+#: Message type → lead key, filled as types are first seen (`models.message_field` is the rule).
+_FIELD_OF_KIND: dict[str, str] = {}
+
+
+def _field_of(kind: str) -> str:
+    field = models.message_field(kind)
+    if len(_FIELD_OF_KIND) < _KIND_OF_KEY_MAX:
+        _FIELD_OF_KIND[kind] = field
+    return field
 
 
 def unstructure_leads(leads: Sequence[Lead]) -> list[dict[str, Any]]:

@@ -1,0 +1,225 @@
+"""The webhook destination's settings, and the one place that reads them from the environment.
+
+=================================== ===========================================================
+``MSGRELAY_WEBHOOK_URL``            required: where each lead is POSTed (``https://`` only, unless
+                                    ``MSGRELAY_WEBHOOK_ALLOW_INSECURE`` is set)
+``MSGRELAY_WEBHOOK_SIGNING_SECRET`` optional: ``whsec_...``; several, space-separated, while rotating
+``MSGRELAY_WEBHOOK_HEADERS``        optional: static headers, ``Name: value``, one per line
+``MSGRELAY_WEBHOOK_TIMEOUT``        optional: seconds to wait for the answer (default 15)
+``MSGRELAY_WEBHOOK_ALLOW_INSECURE`` optional: ``1`` allows ``http://`` and loopback or private hosts
+=================================== ===========================================================
+
+An explicit argument beats the environment. Secrets (the signing secret, header values, the URL's
+path) never appear in a repr or an error message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, env_flag, read_env
+from msgrelay.errors import ConfigurationError
+from msgrelay.http import Timeout
+from msgrelay_webhook.signing import (
+    SECRET_PREFIX,
+    WEBHOOK_ID,
+    WEBHOOK_SIGNATURE,
+    WEBHOOK_TIMESTAMP,
+    SigningSecret,
+)
+from msgrelay_webhook.urls import check_url, safe_url
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_TIMEOUT",
+    "MAX_BODY_BYTES",
+    "MSGRELAY_WEBHOOK_ALLOW_INSECURE",
+    "MSGRELAY_WEBHOOK_HEADERS",
+    "MSGRELAY_WEBHOOK_SIGNING_SECRET",
+    "MSGRELAY_WEBHOOK_TIMEOUT",
+    "MSGRELAY_WEBHOOK_URL",
+    "WebhookConfig",
+    "parse_headers",
+]
+
+MSGRELAY_WEBHOOK_URL = "MSGRELAY_WEBHOOK_URL"
+MSGRELAY_WEBHOOK_SIGNING_SECRET = "MSGRELAY_WEBHOOK_SIGNING_SECRET"
+MSGRELAY_WEBHOOK_HEADERS = "MSGRELAY_WEBHOOK_HEADERS"
+MSGRELAY_WEBHOOK_TIMEOUT = "MSGRELAY_WEBHOOK_TIMEOUT"
+MSGRELAY_WEBHOOK_ALLOW_INSECURE = "MSGRELAY_WEBHOOK_ALLOW_INSECURE"
+
+#: Connect within 5 s, answer within 15 s (the Standard Webhooks spec suggests 15 to 30 s in all).
+DEFAULT_TIMEOUT = Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=15.0)
+#: Bodies above this are refused by default (Zapier, Make and n8n all take it; the spec suggests ~20 KB).
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+#: The hard ceiling: Zapier's raw catch hook takes at most 2 MB.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: Headers the destination sets itself; a static header may not replace them.
+_RESERVED = frozenset(
+    {
+        WEBHOOK_ID,
+        WEBHOOK_TIMESTAMP,
+        WEBHOOK_SIGNATURE,
+        "content-type",
+        "content-length",
+        "host",
+        "transfer-encoding",
+    }
+)
+
+
+def parse_headers(text: str, *, source: str = MSGRELAY_WEBHOOK_HEADERS) -> tuple[tuple[str, str], ...]:
+    """``Name: value`` lines (blank lines ignored) as pairs.
+
+    Errors name ``source``, the line and the header, never a value.
+    """
+    pairs: list[tuple[str, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        where = f"{source}, line {number}"
+        if not colon or not _TOKEN.match(name):
+            raise ConfigurationError(f"{where}: expected 'Name: value' with a valid header name")
+        pairs.append(_checked_header(name, value, where))
+    return tuple(pairs)
+
+
+def _checked_header(name: str, value: str, where: str) -> tuple[str, str]:
+    if not _TOKEN.match(name):
+        raise ConfigurationError(f"{where}: invalid header name {name!r}")
+    if name.lower() in _RESERVED:
+        raise ConfigurationError(f"{where}: {name} is set by the webhook destination itself")
+    if not value or not (value.isascii() and value.isprintable()):
+        raise ConfigurationError(f"{where}: header {name} needs a value of printable ASCII on one line")
+    return name, value
+
+
+def _secret(text: str, *, source: str) -> SigningSecret:
+    try:
+        return SigningSecret(text, source=source)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _parse_secrets(text: str, *, source: str) -> tuple[SigningSecret, ...]:
+    return tuple(_secret(part, source=source) for part in text.split())
+
+
+def _parse_timeout(text: str, *, source: str) -> Timeout:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{source} must be a number of seconds, got {text!r}") from None
+    if not 0 < seconds <= 300:
+        raise ConfigurationError(f"{source} must be between 0 and 300 seconds, got {text!r}")
+    return Timeout(connect=min(DEFAULT_CONNECT_TIMEOUT, seconds), read=seconds)
+
+
+@dataclass(frozen=True, kw_only=True, repr=False)
+class WebhookConfig:
+    """Where and how to POST.
+
+    Attributes:
+        url: the endpoint (``https://``, unless ``allow_insecure``).
+        secrets: signing secrets; none sends no ``webhook-signature``; several sign with each (rotation).
+        headers: static ``(name, value)`` headers sent with every request (``X-Api-Key``,
+            ``x-make-apikey``...).
+        timeout: connect and read timeouts.
+        allow_insecure: allow ``http://`` and hosts that are loopback, private or link-local.
+        max_body_bytes: a larger body is refused before sending (at most `MAX_BODY_BYTES`).
+    """
+
+    url: str
+    secrets: tuple[SigningSecret, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout: Timeout = DEFAULT_TIMEOUT
+    allow_insecure: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    _secret_texts: tuple[str, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_url(self.url, allow_insecure=self.allow_insecure, source="url")
+        for name, value in self.headers:
+            _checked_header(name, value, "headers")
+        if not 0 < self.max_body_bytes <= MAX_BODY_BYTES:
+            raise ConfigurationError(f"max_body_bytes must be between 1 and {MAX_BODY_BYTES}")
+        parts = urlsplit(self.url)
+        texts = {
+            self.url,
+            parts.path if parts.path != "/" else "",
+            parts.query,
+            parts.password or "",
+            *(value for _, value in self.headers),
+            *(s.reveal() for s in self.secrets),
+            *(s.reveal().removeprefix(SECRET_PREFIX) for s in self.secrets),
+        }
+        # Longest first, so a URL is scrubbed whole before its path is.
+        object.__setattr__(self, "_secret_texts", tuple(sorted(filter(None, texts), key=len, reverse=True)))
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        url: str | None = None,
+        secrets: Sequence[str | SigningSecret] | None = None,
+        headers: Sequence[tuple[str, str]] | None = None,
+        timeout: Timeout | float | tuple[float, float] | None = None,
+        allow_insecure: bool | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> WebhookConfig:
+        """The settings from explicit arguments, else from ``environ`` (default ``os.environ``).
+
+        Raises:
+            ConfigurationError: a setting is missing or malformed; the message names the variable.
+        """
+        insecure = (
+            env_flag(MSGRELAY_WEBHOOK_ALLOW_INSECURE, environ) if allow_insecure is None else allow_insecure
+        )
+        source = "url" if url is not None else MSGRELAY_WEBHOOK_URL
+        target = url if url is not None else read_env(MSGRELAY_WEBHOOK_URL, environ)
+        if not target:
+            raise ConfigurationError(
+                f"no webhook URL: set {MSGRELAY_WEBHOOK_URL} to the https:// URL that receives each lead"
+                " (a Zapier catch hook, an n8n or Make webhook, your own endpoint)"
+            )
+        check_url(target, allow_insecure=insecure, source=source)
+        if secrets is not None:
+            keys = tuple(s if isinstance(s, SigningSecret) else _secret(s, source="secrets") for s in secrets)
+        else:
+            raw = read_env(MSGRELAY_WEBHOOK_SIGNING_SECRET, environ)
+            keys = _parse_secrets(raw, source=MSGRELAY_WEBHOOK_SIGNING_SECRET) if raw else ()
+        if headers is None:
+            raw = read_env(MSGRELAY_WEBHOOK_HEADERS, environ)
+            headers = parse_headers(raw) if raw else ()
+        if timeout is None:
+            raw = read_env(MSGRELAY_WEBHOOK_TIMEOUT, environ)
+            timeout = _parse_timeout(raw, source=MSGRELAY_WEBHOOK_TIMEOUT) if raw else DEFAULT_TIMEOUT
+        return cls(
+            url=target,
+            secrets=keys,
+            headers=tuple(headers),
+            timeout=Timeout.coerce(timeout),
+            allow_insecure=insecure,
+            max_body_bytes=max_body_bytes,
+        )
+
+    @property
+    def secret_texts(self) -> tuple[str, ...]:
+        """Every secret string (the URL, its path, query and password, header values, signing secrets),
+        longest first, for scrubbing text we did not write (a receiver's error body)."""
+        return self._secret_texts
+
+    def __repr__(self) -> str:
+        names = [name for name, _ in self.headers]
+        return (
+            f"WebhookConfig(url={safe_url(self.url)!r}, secrets={len(self.secrets)}, headers={names!r}, "
+            f"timeout={self.timeout!r}, allow_insecure={self.allow_insecure})"
+        )

@@ -1,0 +1,218 @@
+"""The webhook destination: one signed POST per lead, no redirects, every failure a msgrelay error.
+
+`WebhookDestination.deliver` is what the relay calls. It builds the envelope (`payload`), serialises it
+once, signs those bytes (`signing`), and POSTs them with::
+
+    Content-Type: application/json
+    webhook-id: <delivery key>              the same on every retry: receivers drop repeats by it
+    webhook-timestamp: <unix seconds>       this attempt's time, from the injected clock
+    webhook-signature: v1,<base64>          when a signing secret is configured
+    <static headers>                        when configured
+
+It returns on a 2xx answer and raises otherwise (see `errors` for the mapping), so the relay retries
+later. There are no retries inside a call: the relay owns the schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
+from types import TracebackType
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+from msgrelay.delivery import Delivery
+from msgrelay.errors import ApiError, NotFoundError, Problem, ValidationError
+from msgrelay.http import error_for_response, map_request_exception, redact_text, user_agent, vendor_message
+from msgrelay_webhook._version import __version__
+from msgrelay_webhook.config import MSGRELAY_WEBHOOK_URL, WebhookConfig
+from msgrelay_webhook.errors import (
+    EndpointGoneError,
+    NotSentError,
+    ReceiverTimeoutError,
+    RedirectRefusedError,
+    ends_batch,
+)
+from msgrelay_webhook.payload import build_payload, encode_body
+from msgrelay_webhook.signing import WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, signature_header
+from msgrelay_webhook.urls import check_public, safe_url
+
+__all__ = ["DEFAULT_NAME", "WebhookDestination"]
+
+logger = logging.getLogger("msgrelay.webhook")
+
+#: The destination name the plugin registers.
+DEFAULT_NAME = "webhook"
+_METHOD = "POST"
+
+
+class WebhookDestination:
+    """POSTs each delivery to one URL, signed with Standard Webhooks headers.
+
+    Args:
+        config: where and how (`WebhookConfig`; `from_env` reads it from the environment).
+        clock: seconds since the epoch, read once per attempt (``webhook-timestamp``).
+        session: a `requests.Session` to use (the destination then does not close it).
+        trust_env: whether `requests` reads proxy settings and ``.netrc`` from the environment.
+        user_agent_extra: appended to the User-Agent (your app's ``name/version``).
+    """
+
+    def __init__(
+        self,
+        config: WebhookConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        session: requests.Session | None = None,
+        trust_env: bool = True,
+        user_agent_extra: str | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self._safe_url = safe_url(config.url)
+        self._owns_session = session is None
+        self.session = session if session is not None else requests.Session()
+        self.session.trust_env = trust_env
+        agent = f"msgrelay-webhook/{__version__}" + (f" {user_agent_extra}" if user_agent_extra else "")
+        self.session.headers["User-Agent"] = user_agent(agent)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> WebhookDestination:
+        """A destination configured from ``environ`` (default ``os.environ``; see `WebhookConfig.from_env`);
+        ``kwargs`` go to the constructor."""
+        return cls(WebhookConfig.from_env(environ), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<WebhookDestination {self._safe_url}>"
+
+    # --- the destination protocol ----------------------------------------------------------------
+    def deliver(self, delivery: Delivery) -> None:
+        """POST one delivery; return on 2xx, raise a msgrelay error otherwise (the relay retries)."""
+        now = self.clock()
+        body = encode_body(build_payload(delivery, now=now))
+        if len(body) > self.config.max_body_bytes:
+            raise ValidationError(
+                Problem("body", f"{len(body)} bytes, over the limit of {self.config.max_body_bytes}"),
+                subject=f"webhook payload of {delivery.key}",
+            )
+        check_public(self.config.url, allow_insecure=self.config.allow_insecure)
+        headers = self.headers(delivery.key, timestamp=int(now), body=body)
+        try:
+            response = self.session.post(
+                self.config.url,
+                data=body,
+                headers=headers,
+                timeout=(self.config.timeout.connect, self.config.timeout.read),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            error = map_request_exception(exc, method=_METHOD, url=self._safe_url)
+            logger.debug("POST %s failed (webhook-id %s): %s", self._safe_url, delivery.key, error)
+            raise error from None
+        with closing(response):
+            status = response.status_code
+            logger.debug(
+                "POST %s -> %d (webhook-id %s, attempt %d)",
+                self._safe_url,
+                status,
+                delivery.key,
+                delivery.attempt,
+            )
+            if 200 <= status < 300:
+                return
+            raise self._error(response)
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
+        """`deliver` each, in order; the failures by delivery key.
+
+        After a failure that concerns the endpoint (it is down, refuses us, or rate-limits us), the
+        rest are not sent and fail with `NotSentError`, so a dead endpoint costs one timeout per
+        batch, not one per lead.
+        """
+        failures: dict[str, BaseException] = {}
+        stop: BaseException | None = None
+        for delivery in deliveries:
+            if stop is not None:
+                failures[delivery.key] = NotSentError(stop)
+                continue
+            try:
+                self.deliver(delivery)
+            except Exception as exc:  # any failure asks the relay for a retry
+                failures[delivery.key] = exc
+                if ends_batch(exc):
+                    stop = exc
+        return failures
+
+    def register_as(self, register: Callable[..., None], name: str = DEFAULT_NAME) -> None:
+        """Register this destination under ``name`` (from a ``register_destinations`` hook)."""
+        register(name, self.deliver, deliver_many=self.deliver_many)
+
+    # --- the request -----------------------------------------------------------------------------
+    def headers(self, msg_id: str, *, timestamp: int, body: bytes) -> dict[str, str]:
+        """The request headers for one attempt: content type, Standard Webhooks headers, static headers."""
+        headers = {
+            "Content-Type": "application/json",
+            WEBHOOK_ID: msg_id,
+            WEBHOOK_TIMESTAMP: str(timestamp),
+        }
+        if self.config.secrets:
+            headers[WEBHOOK_SIGNATURE] = signature_header(
+                self.config.secrets, msg_id=msg_id, timestamp=timestamp, body=body
+            )
+        headers.update(self.config.headers)
+        return headers
+
+    def _error(self, response: requests.Response) -> ApiError:
+        status = response.status_code
+        said = redact_text(vendor_message(response), self.config.secret_texts)
+        fields: dict[str, Any] = {"status": status, "method": _METHOD, "url": self._safe_url}
+        error: ApiError
+        if 300 <= status < 400:
+            location = response.headers.get("Location")
+            target = f" to {safe_url(urljoin(self.config.url, location))}" if location else ""
+            error = RedirectRefusedError(
+                **fields,
+                vendor_message=f"the endpoint redirects{target}; redirects are not followed, "
+                f"set {MSGRELAY_WEBHOOK_URL} to the final URL",
+            )
+        elif status == 408:
+            error = ReceiverTimeoutError(**fields, vendor_message=said)
+        elif status == 410:
+            error = EndpointGoneError(
+                **fields,
+                vendor_message=_joined(said, "the receiver retired this endpoint: configure a new URL"),
+            )
+        else:
+            error = error_for_response(response, secrets=self.config.secret_texts, **fields)
+            if isinstance(error, NotFoundError) and "webhook" in said.lower():
+                error = NotFoundError(
+                    **fields,
+                    vendor_message=_joined(
+                        said,
+                        "an n8n test URL answers only while its editor is listening; use the production URL",
+                    ),
+                )
+        # The response holds the request, and so the static headers and the URL: do not keep it.
+        error.response = None
+        return error
+
+    # --- lifetime --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close pooled connections (only of a session this destination created)."""
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> WebhookDestination:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _joined(said: str, hint: str) -> str:
+    return f"{said} ({hint})" if said else hint

@@ -1,0 +1,168 @@
+"""Settings: read from the environment in one place, errors that name the variable, secrets kept hidden."""
+
+from __future__ import annotations
+
+import pytest
+from msgrelay_webhook import EnvironmentWebhook, SigningSecret, WebhookConfig, WebhookDestination
+from msgrelay_webhook.urls import check_public
+
+from msgrelay.errors import ConfigurationError
+from msgrelay.http import Timeout
+
+URL = "https://hooks.example.com/hooks/catch/1234567/secret-hook-path/"
+HEADER_VALUE = "key-0f3e9d8c7b6a"
+
+
+def test_missing_url_names_the_variable() -> None:
+    """Without a URL the error says which variable to set."""
+    with pytest.raises(ConfigurationError, match="MSGRELAY_WEBHOOK_URL"):
+        WebhookConfig.from_env({})
+
+
+def test_blank_url_counts_as_missing() -> None:
+    """A blank value is no value."""
+    with pytest.raises(ConfigurationError, match="MSGRELAY_WEBHOOK_URL"):
+        WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": "  "})
+
+
+def test_everything_from_the_environment(secret_text: str) -> None:
+    """URL, secrets, static headers and timeout all come from ``MSGRELAY_WEBHOOK_*``."""
+    config = WebhookConfig.from_env(
+        {
+            "MSGRELAY_WEBHOOK_URL": URL,
+            "MSGRELAY_WEBHOOK_SIGNING_SECRET": secret_text,
+            "MSGRELAY_WEBHOOK_HEADERS": f"X-Api-Key: {HEADER_VALUE}\n\nx-make-apikey:  other ",
+            "MSGRELAY_WEBHOOK_TIMEOUT": "20",
+        }
+    )
+    assert config.url == URL
+    assert config.secrets == (SigningSecret(secret_text),)
+    assert config.headers == (("X-Api-Key", HEADER_VALUE), ("x-make-apikey", "other"))
+    assert config.timeout == Timeout(connect=5.0, read=20.0)
+    assert not config.allow_insecure
+
+
+def test_explicit_arguments_beat_the_environment() -> None:
+    """An argument given to `from_env` wins over the variable."""
+    env = {"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_TIMEOUT": "20"}
+    config = WebhookConfig.from_env(env, url="https://other.example.com/x", timeout=3.0, headers=[])
+    assert (config.url, config.timeout, config.headers) == (
+        "https://other.example.com/x",
+        Timeout(3.0, 3.0),
+        (),
+    )
+
+
+def test_several_secrets_for_rotation(secret_text: str) -> None:
+    """Space-separated secrets are all kept, to sign with each while a receiver moves to the new one."""
+    config = WebhookConfig.from_env(
+        {"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_SIGNING_SECRET": f"{secret_text} {secret_text}"}
+    )
+    assert len(config.secrets) == 2
+
+
+def test_bad_secret_names_the_variable_and_hides_the_value() -> None:
+    """A malformed secret is reported by variable name; its text appears nowhere in the error."""
+    bad = "whsec_this-is-not-base64!"
+    with pytest.raises(ConfigurationError, match="MSGRELAY_WEBHOOK_SIGNING_SECRET") as caught:
+        WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_SIGNING_SECRET": bad})
+    assert "not-base64" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "match"),
+    [
+        (f"X-Api-Key {HEADER_VALUE}", "line 1"),
+        (f"X Api: {HEADER_VALUE}", "line 1"),
+        (f"X-Ok: 1\nwebhook-id: {HEADER_VALUE}", "line 2.*set by the webhook destination"),
+        ("Content-Type: text/plain", "set by the webhook destination"),
+        ("X-Api-Key:", "needs a value"),
+        ("X-Api-Key: café-clé", "printable ASCII"),
+    ],
+)
+def test_bad_header_names_the_variable_and_hides_the_value(headers: str, match: str) -> None:
+    """A malformed static header is reported with the variable and line; the value is never shown."""
+    with pytest.raises(ConfigurationError, match=match) as caught:
+        WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_HEADERS": headers})
+    assert "MSGRELAY_WEBHOOK_HEADERS" in str(caught.value)
+    assert HEADER_VALUE not in str(caught.value)
+    assert "clé" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "301"])
+def test_bad_timeout_names_the_variable(value: str) -> None:
+    """The timeout must be a number of seconds in (0, 300]."""
+    with pytest.raises(ConfigurationError, match="MSGRELAY_WEBHOOK_TIMEOUT"):
+        WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_TIMEOUT": value})
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("http://hooks.example.com/hooks/catch/1/secret-path/", "https"),
+        ("ftp://hooks.example.com/secret-path", "absolute https"),
+        ("hooks.example.com/secret-path", "absolute https"),
+        ("https://127.0.0.1:8080/secret-path", "non-public"),
+        ("https://10.1.2.3/secret-path", "non-public"),
+        ("https://169.254.169.254/secret-path", "non-public"),
+        ("https://[::1]/secret-path", "non-public"),
+        ("https://[::ffff:192.168.0.1]/secret-path", "non-public"),
+    ],
+)
+def test_insecure_urls_are_refused_by_default(url: str, match: str) -> None:
+    """Plain HTTP and non-public addresses are refused unless allowed; the error names the variable, not the path."""
+    with pytest.raises(ConfigurationError, match=match) as caught:
+        WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": url})
+    assert "MSGRELAY_WEBHOOK_URL" in str(caught.value)
+    assert "secret-path" not in str(caught.value)
+
+
+def test_allow_insecure_permits_a_local_endpoint() -> None:
+    """``MSGRELAY_WEBHOOK_ALLOW_INSECURE=1`` permits http:// and loopback (a local n8n, a test receiver)."""
+    config = WebhookConfig.from_env(
+        {"MSGRELAY_WEBHOOK_URL": "http://127.0.0.1:5678/webhook/x", "MSGRELAY_WEBHOOK_ALLOW_INSECURE": "1"}
+    )
+    assert config.allow_insecure
+    check_public(config.url, allow_insecure=True)
+
+
+def test_a_name_resolving_to_loopback_is_refused() -> None:
+    """A host name is resolved before sending, and a loopback answer is refused (SSRF guard)."""
+    with pytest.raises(ConfigurationError, match="non-public"):
+        check_public("https://localhost/hooks/x", allow_insecure=False)
+
+
+def test_direct_construction_is_checked_too() -> None:
+    """`WebhookConfig(...)` checks what `from_env` checks."""
+    with pytest.raises(ConfigurationError, match="https"):
+        WebhookConfig(url="http://hooks.example.com/x")
+    with pytest.raises(ConfigurationError, match="reserved|set by"):
+        WebhookConfig(url=URL, headers=(("webhook-signature", "v1,forged"),))
+    with pytest.raises(ConfigurationError, match="max_body_bytes"):
+        WebhookConfig(url=URL, max_body_bytes=3 * 1024 * 1024)
+
+
+def test_reprs_hide_every_secret(secret_text: str) -> None:
+    """Config, destination and plugin reprs show the host and header names, never the secret, a header
+    value, or the URL's path."""
+    env = {
+        "MSGRELAY_WEBHOOK_URL": URL,
+        "MSGRELAY_WEBHOOK_SIGNING_SECRET": secret_text,
+        "MSGRELAY_WEBHOOK_HEADERS": f"X-Api-Key: {HEADER_VALUE}",
+    }
+    config = WebhookConfig.from_env(env)
+    plugin = EnvironmentWebhook(env)
+    with WebhookDestination(config) as destination:
+        plugin.destination()
+        shown = " ".join([repr(config), str(config), repr(destination), repr(plugin)])
+    plugin.close()
+    assert "hooks.example.com" in shown
+    assert "X-Api-Key" in shown
+    for hidden in (
+        secret_text,
+        secret_text.removeprefix("whsec_"),
+        HEADER_VALUE,
+        "secret-hook-path",
+        "1234567",
+    ):
+        assert hidden not in shown
