@@ -1,14 +1,17 @@
 """Peak memory of one decode, measured in a fresh process: ``python -m bench.memory DECODER BODY_FILE``.
 
-The child imports everything and warms the decoder up on a small body first, then reads the body,
-notes its peak RSS (``ru_maxrss``), decodes, and notes the peak again. It prints one JSON object:
-the body's size and the growth of the peak, in bytes.
+The child imports everything and warms the decoder up on a small body, reads the body, resets the
+kernel's peak-RSS mark (``/proc/self/clear_refs``), decodes, and reads the peak (``VmHWM``) again,
+with the result alive. Where ``/proc`` cannot be written (macOS), the peak is `resource`'s
+``ru_maxrss``, which cannot be reset, so it is only right for bodies larger than anything before.
+It prints one JSON object: the body's size and the growth of the peak, in bytes.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -34,7 +37,25 @@ DECODERS: dict[str, Callable[[bytes], object]] = {
 }
 
 
-def _peak_rss() -> int:
+def _status(field: str) -> int:
+    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    if match is None:
+        raise OSError(f"no {field} in /proc/self/status")
+    return int(match.group(1)) * 1024
+
+
+def _reset_peak() -> int | None:
+    """Reset the peak-RSS mark; the RSS now, or None where the mark cannot be reset."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return _status("VmRSS")
+    except OSError:
+        return None
+
+
+def _peak(reset: bool) -> int:
+    if reset:
+        return _status("VmHWM")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
 
@@ -45,9 +66,10 @@ def measure_here(name: str, path: Path) -> dict[str, int]:
     decode(payloads.retrieve_bytes(10))
     body = path.read_bytes()
     gc.collect()
-    before = _peak_rss()
+    now = _reset_peak()
+    before = now if now is not None else _peak(reset=False)
     result = decode(body)
-    after = _peak_rss()
+    after = _peak(reset=now is not None)
     del result
     return {"size": len(body), "before": before, "after": after, "growth": after - before}
 

@@ -38,7 +38,7 @@ def structure_str(value: Any, _: Any) -> str:
 def structure_optional_str(value: Any, _: Any) -> str | None:
     """A string or null."""
     if value is None or type(value) is str:
-        return value  # type: ignore[no-any-return]
+        return value
     raise _fail("a string or null", value)
 
 
@@ -52,7 +52,7 @@ def structure_int(value: Any, _: Any) -> int:
 def structure_optional_int(value: Any, _: Any) -> int | None:
     """An integer or null."""
     if value is None or type(value) is int:
-        return value  # type: ignore[no-any-return]
+        return value
     raise _fail("an integer or null", value)
 
 
@@ -66,7 +66,7 @@ def structure_bool(value: Any, _: Any) -> bool:
 def structure_optional_bool(value: Any, _: Any) -> bool | None:
     """A JSON boolean or null."""
     if value is None or type(value) is bool:
-        return value  # type: ignore[no-any-return]
+        return value
     raise _fail("a boolean or null", value)
 
 
@@ -129,15 +129,13 @@ def register_open_class(
     aliases = dict(aliases or {})
     names = {attr: key for attr, key in wire_names(cls, renames).items() if attr not in local}
     known = frozenset(names.values())
-    overrides = {attr: override(rename=key) for attr, key in names.items() if attr != key}
-    overrides.update({attr: override(omit=True) for attr in local})
-    base_structure = make_dict_structure_fn(
-        cls,
-        conv,
-        extra=override(struct_hook=lambda v, _: v),  # type: ignore[arg-type]
-        _cattrs_forbid_extra_keys=False,
-        **overrides,
-    )
+    # Typed as Any: cattrs takes the per-attribute overrides as **kwargs beside its own flags.
+    structure_overrides: dict[str, Any] = {
+        attr: override(rename=key) for attr, key in names.items() if attr != key
+    }
+    structure_overrides.update({attr: override(omit=True) for attr in local})
+    structure_overrides[EXTRA] = override(struct_hook=passthrough)
+    base_structure = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=False, **structure_overrides)
     alias_targets = {alias: names[attr] for alias, attr in aliases.items()}
 
     def structure(data: Any, _: Any) -> T:
@@ -150,13 +148,11 @@ def register_open_class(
             data = {**data, EXTRA: extra}
         return base_structure(data, cls)
 
-    base_unstructure = make_dict_unstructure_fn(
-        cls,
-        conv,
-        extra=override(omit=True),
-        **{attr: override(rename=key, omit_if_default=attr in omit_none) for attr, key in names.items()},
-        **{attr: override(omit=True) for attr in local},
-    )
+    unstructure_overrides: dict[str, Any] = {
+        attr: override(rename=key, omit_if_default=attr in omit_none) for attr, key in names.items()
+    }
+    unstructure_overrides.update({attr: override(omit=True) for attr in (*local, EXTRA)})
+    base_unstructure = make_dict_unstructure_fn(cls, conv, **unstructure_overrides)
 
     def unstructure(obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = base_unstructure(obj)

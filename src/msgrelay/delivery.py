@@ -54,7 +54,15 @@ class RelayContext:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stored in the ledger with the batch)."""
-        return attrs.asdict(self, retain_collection_types=False)
+        return {
+            "source": self.source,
+            "batch_id": self.batch_id,
+            "customer_id": self.customer_id,
+            "campaign_id": self.campaign_id,
+            "campaign_name": self.campaign_name,
+            "message_types": list(self.message_types),
+            "destinations": list(self.destinations),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RelayContext:

@@ -13,7 +13,8 @@ import requests
 from msgrelay.collect import decode_messages, parse_timestamp
 from msgrelay.sandbox import Sandbox
 from msgrelay.sandbox._router import Request
-from msgrelay.sandbox.collect import (
+from msgrelay.sandbox.collect import CollectSandbox
+from msgrelay.sandbox.collect_seed import (
     SEED_CAMPAIGN_ID,
     SEED_EMAIL_MESSAGE_ID,
     SEED_HIDDEN_REQUEST_ID,
@@ -23,7 +24,6 @@ from msgrelay.sandbox.collect import (
     SEED_REQUEST_ID,
     SEED_SENT_EMAIL_MESSAGE_ID,
     SEED_SMS_MESSAGE_ID,
-    CollectSandbox,
     meteor_id,
 )
 

@@ -126,7 +126,8 @@ def test_rotation_signs_with_each_secret_and_either_verifies(secret: SigningSecr
 
 
 def test_secret_forms(secret_text: str) -> None:
-    """The ``whsec_`` prefix is optional and missing base64 padding is tolerated, as in the reference libraries."""
+    """The ``whsec_`` prefix is optional and missing base64 padding is tolerated, as in the reference
+    libraries."""
     key = SigningSecret(secret_text).key
     assert key == b"upscale-test-secret-0123456789ab"
     assert SigningSecret(secret_text.removeprefix("whsec_")).key == key
@@ -151,12 +152,13 @@ def test_secret_repr_hides_it(secret: SigningSecret, secret_text: str) -> None:
 
 def test_id_with_a_dot_cannot_be_signed(secret: SigningSecret) -> None:
     """The id is a field of the signed content, so it may not contain the separator."""
-    with pytest.raises(ValueError, match="'.'"):
+    with pytest.raises(ValueError, match=r"'\.'"):
         sign(secret, msg_id="a.b", timestamp=STAMP, body=BODY)
 
 
 def test_generated_secret_has_the_written_form() -> None:
-    """A generated secret is ``whsec_`` + base64 of 32 random bytes by default; sizes outside 24..64 are refused."""
+    """A generated secret is ``whsec_`` + base64 of 32 random bytes by default; sizes other than 24..64
+    are refused."""
     text = generate_secret()
     assert text.startswith("whsec_")
     assert len(SigningSecret(text).key) == 32

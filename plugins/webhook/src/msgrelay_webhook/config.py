@@ -148,6 +148,8 @@ class WebhookConfig:
         check_url(self.url, allow_insecure=self.allow_insecure, source="url")
         for name, value in self.headers:
             _checked_header(name, value, "headers")
+        if not all(isinstance(s, SigningSecret) for s in self.secrets):
+            raise ConfigurationError("secrets must be SigningSecret objects: SigningSecret('whsec_...')")
         if not 0 < self.max_body_bytes <= MAX_BODY_BYTES:
             raise ConfigurationError(f"max_body_bytes must be between 1 and {MAX_BODY_BYTES}")
         parts = urlsplit(self.url)

@@ -186,7 +186,9 @@ class WebhookDestination:
                 vendor_message=_joined(said, "the receiver retired this endpoint: configure a new URL"),
             )
         else:
-            error = error_for_response(response, secrets=self.config.secret_texts, **fields)
+            error = error_for_response(
+                response, method=_METHOD, url=self._safe_url, secrets=self.config.secret_texts
+            )
             if isinstance(error, NotFoundError) and "webhook" in said.lower():
                 error = NotFoundError(
                     **fields,

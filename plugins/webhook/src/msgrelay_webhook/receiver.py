@@ -114,6 +114,8 @@ class WebhookReceiver:
                 msg_id = request.headers.get(WEBHOOK_ID, "")
         except WebhookVerificationError as exc:
             return _json_reply(401, {"error": str(exc)})
+        if not msg_id:
+            return _json_reply(400, {"error": "missing webhook-id header"})
         if msg_id in self._seen:
             return _json_reply(200, {"duplicate": True})
         try:
