@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import attrs
+
 from bench import payloads
 from bench.report import Table, X
 from bench.timing import Sample, compare, fmt_seconds
@@ -116,6 +118,35 @@ def pluggy_broadcast(hook: Any, calls: Sequence[Call]) -> None:
         hook(message=message, lead=lead, context=context)
 
 
+class CountingPlugin:
+    """Counts its calls; its ``transform_lead`` returns a new lead, to check the fold threads it."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.leads = 0
+
+    @hookimpl
+    def on_message_fetched(self, message: Any) -> None:
+        self.messages += 1
+
+    @hookimpl
+    def transform_lead(self, lead: Lead, context: RelayContext) -> Lead | None:
+        self.leads += 1
+        return attrs.evolve(lead, extra={**lead.extra, "seen": lead.extra.get("seen", 0) + 1})
+
+
+def check_dispatch(leads: Sequence[Lead], context: RelayContext, calls: Sequence[Call]) -> None:
+    """Refuse to time a dispatcher that skips a call or drops a fold's result."""
+    plugins = [CountingPlugin() for _ in range(3)]
+    pm = manager(plugins)
+    errors: list[PluginError] = []
+    pm.dispatch_many("on_message_fetched", calls, subject=_subject, errors=errors)
+    folded = pm.transform_leads(leads, context, errors=errors)
+    assert not errors, errors[:3]
+    assert all(p.messages == len(calls) and p.leads == len(leads) for p in plugins)
+    assert all(lead.extra["seen"] == len(plugins) for lead in folded)
+
+
 def _subject(args: tuple[Any, ...]) -> str:
     return f"message {args[0].message_type}"
 
@@ -130,6 +161,7 @@ PLAIN_SUBSET = "plain loop, subset impls"
 def bench_hooks(leads: int = 10_000) -> tuple[Table, dict[str, dict[int, float]]]:
     """Per-message and per-lead dispatch cost with 1, 3 and 10 plugins."""
     built, context, calls = workload(leads)
+    check_dispatch(built, context, calls)
     errors: list[PluginError] = []
     rows: dict[str, dict[int, Sample]] = {}
     fold_rows: dict[str, dict[int, Sample]] = {}
@@ -169,7 +201,7 @@ def bench_hooks(leads: int = 10_000) -> tuple[Table, dict[str, dict[int, float]]
     header = ["hook", "dispatcher"]
     for count in PLUGIN_COUNTS:
         header += [f"{count} plugin{'s' if count > 1 else ''}", f"{X} plain"]
-    table = Table("Hook dispatch (cost per message, per lead for the fold)", header)
+    table = Table("Hook dispatch (cost per message, per lead for the fold)", header, figures_from=2)
     ratios: dict[str, dict[int, float]] = {}
 
     def add(hook: str, name: str, data: dict[str, dict[int, Sample]], per: int, plain: str) -> None:
@@ -183,14 +215,17 @@ def bench_hooks(leads: int = 10_000) -> tuple[Table, dict[str, dict[int, float]]
 
     for name in (PLAIN, MSGRELAY, PLUGGY):
         add("on_message_fetched", name, rows, len(calls), PLAIN)
-    add("on_message_fetched", PLAIN_SUBSET, rows, len(calls), PLAIN_SUBSET)
-    add("on_message_fetched", MSGRELAY_SUBSET, rows, len(calls), PLAIN_SUBSET)
+    for name in (PLAIN_SUBSET, MSGRELAY_SUBSET):
+        add("on_message_fetched", name, rows, len(calls), PLAIN_SUBSET)
     for name in (PLAIN, MSGRELAY, MSGRELAY_SUBSET):
         add("transform_lead fold", name, fold_rows, len(built), PLAIN)
     table.notes.append(
         f"{len(calls):,} generated messages of {len(built):,} leads, every lead already built. msgrelay "
         "dispatches from a cached list of implementations and isolates each call (a raising plugin is "
-        "recorded, the others still run); the plain loop does neither. Subset impls are compared with a "
-        "plain loop calling them with the same subset."
+        "recorded, the others still run), the plain loop does not; msgrelay compiles one loop per hook "
+        "with the implementations unrolled, which is how it can beat the plain loop's inner loop. Before "
+        "timing, counting plugins check that every implementation ran once per message and that the "
+        "fold threaded each result. Subset impls (pluggy lets an impl take any subset of the "
+        "arguments) are compared with a plain loop calling them with that subset."
     )
     return table, ratios

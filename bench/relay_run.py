@@ -1,4 +1,4 @@
-"""The relay end to end on loopback: ``python -m bench.relay_run LEADS RUNS [PROFILE_FILE]``.
+"""The relay end to end on loopback: ``python -m bench.relay_run LEADS RUNS [--profile FILE]``.
 
 Each run submits a batch of LEADS leads (four message types) to the sandbox, which completes it at
 once and POSTs the completion webhook to a `Receiver` served on loopback. The receiver stores the
@@ -8,17 +8,20 @@ webhook reaching the receiver to the worker finishing the batch; the store is th
 every lead. Each run has its own ledger and store, as a new install would; the sandbox serves in
 this process, so its work (building the retrieve body) counts against the relay.
 
-With PROFILE_FILE, one more batch is relayed in the main thread under cProfile, and the stats are
-written there. Prints one JSON object.
+With ``--profile FILE``, one more batch is relayed in the main thread under cProfile, and the stats
+are written there. ``--int-poll-timeout`` is a diagnostic: it serves with waitress's poll timeout
+rounded up to a whole second, for when `msgrelay._server` passes one that waitress truncates to 0
+(see `server_busy_loops`). Prints one JSON object.
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import json
+import math
 import os
 import queue
-import sys
 import tempfile
 import threading
 import time
@@ -174,5 +177,38 @@ def main(leads: int, runs: int, profile: str | None) -> dict[str, Any]:
     return {"runs": results}
 
 
+def server_busy_loops() -> bool:
+    """Whether `BackgroundServer` polls with a zero timeout: waitress reads ``asyncore_loop_timeout``
+    as an int, so a fraction becomes 0 and the serving thread spins on a whole core."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start_response("204 No Content", [])
+        return []
+
+    with BackgroundServer(app, threads=1) as server:
+        timeout = getattr(getattr(getattr(server, "_server", None), "adj", None), "asyncore_loop_timeout", 1)
+    return timeout == 0
+
+
+def _whole_second_poll_timeout() -> None:
+    import waitress
+
+    create_server = waitress.create_server  # type: ignore[attr-defined]
+
+    def create(app: Any, **kwargs: Any) -> Any:
+        kwargs["asyncore_loop_timeout"] = max(1, math.ceil(kwargs.get("asyncore_loop_timeout", 1)))
+        return create_server(app, **kwargs)
+
+    waitress.create_server = create  # type: ignore[attr-defined]
+
+
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("leads", type=int)
+    parser.add_argument("runs", type=int)
+    parser.add_argument("--profile")
+    parser.add_argument("--int-poll-timeout", action="store_true")
+    args = parser.parse_args()
+    if args.int_poll_timeout:
+        _whole_second_poll_timeout()
+    print(json.dumps(main(args.leads, args.runs, args.profile)))

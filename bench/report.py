@@ -16,10 +16,14 @@ class Table:
     header: list[str]
     rows: list[list[str]] = attrs.field(factory=list)
     notes: list[str] = attrs.field(factory=list)
+    #: Columns from this one on are right-aligned (figures); the ones before are text.
+    figures_from: int = 1
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", "", "| " + " | ".join(self.header) + " |"]
-        lines.append("|" + "|".join(["---"] + ["---:"] * (len(self.header) - 1)) + "|")
+        lines.append(
+            "|" + "|".join("---:" if i >= self.figures_from else "---" for i in range(len(self.header))) + "|"
+        )
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
         if self.notes:
             lines.append("")

@@ -65,8 +65,9 @@ class BackgroundServer:
             port=self.requested_port,
             threads=self.threads,
             ident="msgrelay",
-            # Short poll so a stop request is noticed at once.
-            asyncore_loop_timeout=0.2,
+            # Whole seconds: waitress reads this as an int, and 0 would spin a core. `stop` does not
+            # wait for it, since it wakes the loop through the trigger.
+            asyncore_loop_timeout=1,
         )
         self._thread = threading.Thread(
             target=self._server.run, name=f"msgrelay-server-{self.port}", daemon=True

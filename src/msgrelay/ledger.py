@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
+import orjson
 
 from msgrelay.config import msgrelay_home
 from msgrelay.delivery import delivery_key
@@ -179,6 +180,7 @@ class Ledger(Protocol):
     def add_destinations(
         self, source: str, batch_id: str, destinations: Sequence[str], *, now: float
     ) -> int: ...
+    def reopen_batch(self, source: str, batch_id: str, *, now: float) -> bool: ...
     def claim_batch(
         self, owner: str, *, now: float, lease: float, source: str | None = None, batch_id: str | None = None
     ) -> BatchClaim | None: ...
@@ -196,6 +198,7 @@ class Ledger(Protocol):
         self, claim: BatchClaim, owner: str, *, error: str, next_attempt_at: float | None, now: float
     ) -> None: ...
     def batch_state(self, source: str, batch_id: str) -> str | None: ...
+    def get_batch(self, source: str, batch_id: str) -> dict[str, Any] | None: ...
 
     def claim_deliveries(
         self,
@@ -264,16 +267,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     source TEXT NOT NULL,
     batch_id TEXT NOT NULL,
     item_id TEXT NOT NULL,
-    key TEXT NOT NULL UNIQUE,
+    key TEXT NOT NULL,
     state TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
     last_error TEXT,
     owner TEXT,
-    delivered_at REAL
+    delivered_at REAL,
+    -- One row per destination and item (dedup), and the index of a batch's rows
+    UNIQUE (source, batch_id, destination, item_id)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at) WHERE state IN ('pending', 'claimed');
-CREATE INDEX IF NOT EXISTS outbox_batch ON outbox (source, batch_id, state);
 CREATE TABLE IF NOT EXISTS hook_errors (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -473,6 +477,19 @@ class SQLiteLedger:
             c.executemany(_INSERT_OUTBOX, rows)
             return c.total_changes - before
 
+    def reopen_batch(self, source: str, batch_id: str, *, now: float) -> bool:
+        """Make a fanned-out (or dead) batch due again, to fetch it anew; False if it is pending or claimed.
+
+        Its items and outbox rows stay: a new fan-out adds only what is new.
+        """
+        with self._write() as c:
+            changed = c.execute(
+                "UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?"
+                " WHERE source = ? AND batch_id = ? AND state IN ('fanned_out', 'dead')",
+                (now, now, source, batch_id),
+            ).rowcount
+        return bool(changed)
+
     def claim_batch(
         self, owner: str, *, now: float, lease: float, source: str | None = None, batch_id: str | None = None
     ) -> BatchClaim | None:
@@ -571,6 +588,24 @@ class SQLiteLedger:
         )
         return None if row is None else str(row[0])
 
+    def get_batch(self, source: str, batch_id: str) -> dict[str, Any] | None:
+        """The batch's row: state, destinations, webhook deliveries received, attempts, last error."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT state, destinations, received, attempts, last_error, created_at, updated_at"
+                " FROM batches WHERE source = ? AND batch_id = ?",
+                (source, batch_id),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        names = ("state", "destinations", "received", "attempts", "last_error", "created_at", "updated_at")
+        batch = dict(zip(names, row, strict=True))
+        batch["destinations"] = _split_or_none(batch["destinations"])
+        return batch
+
     # --- outbox ----------------------------------------------------------------------------------
     def claim_deliveries(
         self,
@@ -582,23 +617,40 @@ class SQLiteLedger:
         source: str | None = None,
         batch_id: str | None = None,
     ) -> list[DeliveryClaim]:
-        """Claim up to ``limit`` due outbox rows (oldest first), with their payloads and contexts."""
-        where, args = _filter(source, batch_id, table="o.")
+        """Claim up to ``limit`` due outbox rows (earliest due first), with their payloads and contexts."""
+        # "+column" keeps SQLite on the due index (in ORDER BY order) rather than the batch's unique index.
+        where, args = _filter(source, batch_id, table="+")
         with self._write() as c:
-            rows = c.execute(
+            # Ids first, from the outbox alone: joining the payloads before the LIMIT would read them all.
+            ids = [
+                row[0]
+                for row in c.execute(
+                    "SELECT id FROM outbox WHERE state IN ('pending', 'claimed')"
+                    # In the due index's own order, so the LIMIT stops the scan early.
+                    f" AND next_attempt_at <= ?{where} ORDER BY next_attempt_at, id LIMIT ?",
+                    (now, *args, limit),
+                )
+            ]
+            c.execute(
+                "UPDATE outbox SET state = 'claimed', owner = ?, attempts = attempts + 1, next_attempt_at = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (owner, now + lease, orjson.dumps(ids).decode()),
+            )
+        if not ids:
+            return []
+        # Read after the commit: the rows are ours now, and the write lock is free for other workers.
+        rows = (
+            self._conn()
+            .execute(
                 "SELECT o.id, o.destination, o.source, o.batch_id, o.item_id, o.key, o.attempts,"
                 " i.payload, b.context FROM outbox o"
                 " JOIN items i ON i.source = o.source AND i.batch_id = o.batch_id AND i.item_id = o.item_id"
                 " JOIN batches b ON b.source = o.source AND b.batch_id = o.batch_id"
-                f" WHERE o.state IN ('pending', 'claimed') AND o.next_attempt_at <= ?{where}"
-                " ORDER BY o.id LIMIT ?",
-                (now, *args, limit),
-            ).fetchall()
-            c.executemany(
-                "UPDATE outbox SET state = 'claimed', owner = ?, attempts = attempts + 1, next_attempt_at = ?"
-                " WHERE id = ?",
-                [(owner, now + lease, row[0]) for row in rows],
+                " WHERE o.id IN (SELECT value FROM json_each(?)) ORDER BY o.id",
+                (orjson.dumps(ids).decode(),),
             )
+            .fetchall()
+        )
         return [
             DeliveryClaim(
                 id=r[0],
@@ -607,7 +659,7 @@ class SQLiteLedger:
                 batch_id=r[3],
                 item_id=r[4],
                 key=r[5],
-                attempts=r[6] + 1,
+                attempts=r[6],
                 payload=r[7],
                 context=r[8],
             )
@@ -617,10 +669,10 @@ class SQLiteLedger:
     def settle(self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float) -> None:
         """Record the outcome of claimed deliveries, in one transaction."""
         with self._write() as c:
-            c.executemany(
+            c.execute(
                 "UPDATE outbox SET state = 'delivered', delivered_at = ?, owner = NULL, last_error = NULL"
-                " WHERE id = ? AND state = 'claimed'",
-                [(now, i) for i in delivered],
+                " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'claimed'",
+                (now, orjson.dumps(list(delivered)).decode()),
             )
             c.executemany(
                 "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, owner = NULL"

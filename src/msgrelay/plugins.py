@@ -108,19 +108,25 @@ class _Impl:
     plugin: str
     #: Called with the spec's arguments in the spec's order, whatever subset the impl declared.
     call: Callable[..., Any]
+    #: The implementation itself, and the arguments it declared.
+    function: Callable[..., Any]
+    argnames: tuple[str, ...]
 
 
 def _adapt(
     function: Callable[..., Any], argnames: Sequence[str], spec_args: Sequence[str]
 ) -> Callable[..., Any]:
+    """``function`` callable with the spec's arguments, whatever subset of them it declared."""
     if tuple(argnames) == tuple(spec_args):
         return function
-    positions = [spec_args.index(name) for name in argnames]
-
-    def call(*args: Any) -> Any:
-        return function(*[args[i] for i in positions])
-
-    return call
+    # A fixed-arity adapter, compiled once per registration: ``*args`` slicing per call would cost
+    # several times the call itself. The names are the spec's, checked by pluggy at registration.
+    assert all(name.isidentifier() for name in (*argnames, *spec_args))
+    source = f"def call({', '.join(spec_args)}):\n    return function({', '.join(argnames)})\n"
+    namespace: dict[str, Any] = {"function": function}
+    exec(source, namespace)  # identifiers only, from the hook specs
+    adapter: Callable[..., Any] = namespace["call"]
+    return adapter
 
 
 def _canonical(name: str) -> str:
@@ -175,6 +181,7 @@ class PluginManager(pluggy.PluginManager):
         self._records: dict[str, _Record] = {}
         self._tracers: list[Callable[[HookCall], None]] = []
         self._impl_cache: dict[str, tuple[_Impl, ...]] = {}
+        self._runners: dict[str, Callable[..., Any]] = {}
         self._loaded = False
         if self.trace_calls:
             trace_logger.setLevel(logging.DEBUG)
@@ -267,6 +274,7 @@ class PluginManager(pluggy.PluginManager):
         if registered is None:
             return None
         self._impl_cache.clear()
+        self._runners.clear()
         self._records.setdefault(registered, _Record(registered))
         for caller in self.get_hookcallers(plugin) or []:
             self._check_hook(registered, caller)
@@ -278,6 +286,7 @@ class PluginManager(pluggy.PluginManager):
         name = name or (self.get_name(plugin) if plugin is not None else None)
         removed = super().unregister(plugin, name)
         self._impl_cache.clear()
+        self._runners.clear()
         if name is not None:
             self.destinations.remove_plugin(name)
             record = self._records.get(name)
@@ -329,7 +338,10 @@ class PluginManager(pluggy.PluginManager):
             + [i for i in plain if not (i.tryfirst or i.trylast)]
             + [i for i in reversed(plain) if i.trylast]
         )
-        impls = tuple(_Impl(i.plugin_name, _adapt(i.function, i.argnames, spec_args)) for i in ordered)
+        impls = tuple(
+            _Impl(i.plugin_name, _adapt(i.function, i.argnames, spec_args), i.function, tuple(i.argnames))
+            for i in ordered
+        )
         self._impl_cache[hook] = impls
         return impls
 
@@ -412,30 +424,29 @@ class PluginManager(pluggy.PluginManager):
         *,
         subject: Callable[[tuple[Any, ...]], str],
         errors: list[PluginError] | None = None,
-    ) -> int:
-        """`dispatch` for many argument tuples (one per message), without a per-call lookup.
+    ) -> None:
+        """`dispatch` for many argument tuples (one per message), at about the cost of a plain loop.
 
         ``subject(args)`` names what a failing call concerned; it is evaluated only on failure.
-        Returns the number of argument tuples dispatched (0 when the hook has no implementation).
         """
         impls = self.impls(hook)
         if not impls:
-            return 0
+            return
         sink = self.recent_errors if errors is None else errors
-        traced = self.tracing
-        count = 0
-        for args in calls:
-            count += 1
-            for impl in impls:
-                try:
-                    self._traced(hook, impl, args) if traced else impl.call(*args)
-                except Exception as exc:  # isolation: one plugin cannot stop the others
-                    sink.append(
-                        PluginError(
-                            plugin=impl.plugin, hook=hook, subject=subject(args), error=describe_error(exc)
-                        )
-                    )
-        return count
+        if self.tracing:
+            for args in calls:
+                for impl in impls:
+                    try:
+                        self._traced(hook, impl, args)
+                    except Exception as exc:  # isolation: one plugin cannot stop the others
+                        sink.append(self._error(hook, impl.plugin, subject(args), exc))
+            return
+        runner = self._runners.get(hook)
+        if runner is None:
+            runner = self._runners[hook] = _compile_broadcast(
+                hook, getattr(self.hook, hook).spec.argnames, impls
+            )
+        runner(calls, sink, subject, self._error)
 
     def transform_leads(
         self, leads: Iterable[Lead], context: RelayContext, *, errors: list[PluginError] | None = None
@@ -445,38 +456,27 @@ class PluginManager(pluggy.PluginManager):
         if not impls:
             return list(leads)
         sink = self.recent_errors if errors is None else errors
-        traced = self.tracing
-        out = []
-        for lead in leads:
-            for impl in impls:
-                try:
-                    new = (
-                        self._traced("transform_lead", impl, (lead, context))
-                        if traced
-                        else impl.call(lead, context)
-                    )
-                except Exception as exc:  # isolation: the lead passes on unchanged
-                    sink.append(self._lead_error(impl, lead, describe_error(exc)))
-                    continue
-                if new is None:
-                    continue
-                if isinstance(new, Lead):
-                    lead = new
-                else:
-                    sink.append(
-                        self._lead_error(impl, lead, f"returned {type(new).__name__}, not a Lead or None")
-                    )
-            out.append(lead)
-        return out
+        if self.tracing:
+            out = []
+            for lead in leads:
+                for impl in impls:
+                    try:
+                        new = self._traced("transform_lead", impl, (lead, context))
+                    except Exception as exc:  # isolation: the lead passes on unchanged
+                        sink.append(self._error("transform_lead", impl.plugin, _lead_subject(lead), exc))
+                        continue
+                    lead = _folded(impl.plugin, lead, new, sink)
+                out.append(lead)
+            return out
+        runner = self._runners.get("transform_lead")
+        if runner is None:
+            runner = self._runners["transform_lead"] = _compile_fold(impls)
+        result: list[Lead] = runner(leads, context, sink, self._error, _folded)
+        return result
 
     @staticmethod
-    def _lead_error(impl: _Impl, lead: Lead, error: str) -> PluginError:
-        return PluginError(
-            plugin=impl.plugin,
-            hook="transform_lead",
-            subject=f"lead {lead.external_prospect_id}",
-            error=error,
-        )
+    def _error(hook: str, plugin: str, subject: str, exc: BaseException) -> PluginError:
+        return PluginError(plugin=plugin, hook=hook, subject=subject, error=describe_error(exc))
 
     # --- listing ---------------------------------------------------------------------------------
     @property
@@ -512,6 +512,65 @@ class PluginManager(pluggy.PluginManager):
                 row["distribution"] = record.distribution
             rows.append(row)
         return rows
+
+
+def _lead_subject(lead: Lead) -> str:
+    return f"lead {lead.external_prospect_id}"
+
+
+def _folded(plugin: str, lead: Lead, new: Any, sink: list[PluginError] | deque[PluginError]) -> Lead:
+    """The lead after one `transform_lead` returned ``new`` (None, a Lead, or a mistake)."""
+    if new is None:
+        return lead
+    if isinstance(new, Lead):
+        return new
+    problem = f"returned {type(new).__name__}, not a Lead or None"
+    sink.append(PluginError(plugin=plugin, hook="transform_lead", subject=_lead_subject(lead), error=problem))
+    return lead
+
+
+# Hook dispatch is compiled, once per set of registered plugins, into one function whose loop calls
+# each implementation directly with the arguments it declared, each in its own ``try``. A generic
+# loop (an inner loop over callables, adapters for implementations taking a subset of the
+# arguments) costs up to several times a plain loop; this costs the plain loop plus the ``try``.
+# Only identifiers from the hook specs and generated names enter the source.
+def _compile(source: str, impls: Sequence[_Impl], **names: Any) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {f"f{i}": impl.function for i, impl in enumerate(impls)}
+    namespace.update(names, impls=impls)
+    exec(source, namespace)
+    runner: Callable[..., Any] = namespace["run"]
+    return runner
+
+
+def _compile_broadcast(hook: str, spec_args: Sequence[str], impls: Sequence[_Impl]) -> Callable[..., Any]:
+    args = ", ".join(spec_args)
+    lines = ["def run(calls, sink, subject, error):", f"    for {args}, in calls:"]
+    for i, impl in enumerate(impls):
+        lines += [
+            "        try:",
+            f"            f{i}({', '.join(impl.argnames)})",
+            "        except Exception as exc:",
+            f"            sink.append(error({hook!r}, impls[{i}].plugin, subject(({args},)), exc))",
+        ]
+    return _compile("\n".join(lines) + "\n", impls)
+
+
+def _compile_fold(impls: Sequence[_Impl]) -> Callable[..., Any]:
+    lines = ["def run(leads, context, sink, error, folded):", "    out = []", "    for lead in leads:"]
+    for i, impl in enumerate(impls):
+        lines += [
+            "        try:",
+            f"            new = f{i}({', '.join(impl.argnames)})",
+            "        except Exception as exc:",
+            f"            sink.append(error('transform_lead', impls[{i}].plugin, subject(lead), exc))",
+            "        else:",
+            "            if new is not None:",
+            # The common case inline; anything else (a subclass, a mistake) through `folded`.
+            "                lead = new if type(new) is Lead else "
+            f"folded(impls[{i}].plugin, lead, new, sink)",
+        ]
+    lines += ["        out.append(lead)", "    return out"]
+    return _compile("\n".join(lines) + "\n", impls, Lead=Lead, subject=_lead_subject)
 
 
 def _summarise(kwargs: Mapping[str, Any]) -> str:

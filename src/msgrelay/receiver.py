@@ -197,7 +197,11 @@ class Receiver:
             {"ok": True, "secure_request_id": event.secure_request_id, "duplicate": not new},
         )
         if new and self.on_event is not None:
-            self.on_event(UPSCALE, event.secure_request_id)
+            try:
+                self.on_event(UPSCALE, event.secure_request_id)
+            except Exception:
+                # Stored and acknowledged all the same: the worker's next sweep picks it up.
+                logger.exception("could not hand %s to the relay", event.secure_request_id)
         return response
 
 

@@ -23,17 +23,26 @@ from typing import Any, Protocol, cast
 import attrs
 import orjson
 
+from msgrelay.collect.client import CollectClient
+from msgrelay.collect.convert import encode as encode_collect
 from msgrelay.config import MSGRELAY_DESTINATIONS, env_list
-from msgrelay.delivery import UPSCALE, Delivery, GeneratedMessage, RelayContext
+from msgrelay.delivery import COLLECT, UPSCALE, Delivery, GeneratedMessage, RelayContext
 from msgrelay.destinations import DEFAULT_DESTINATION, Destination
 from msgrelay.errors import ConfigurationError
+from msgrelay.failures import is_permanent, server_wait
 from msgrelay.ledger import BatchClaim, DeliveryClaim, Failure, HookErrorRow, Ledger, SQLiteLedger, new_owner
 from msgrelay.plugins import PluginError, PluginManager, describe_error
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.convert import structure_lead, unstructure_lead
 from msgrelay.upscale.models import Lead, RetrieveResult
 
-__all__ = ["DeliveryPolicy", "Relay", "RelayReport", "UpscaleSource", "default_destinations"]
+__all__ = ["CollectSource", "DeliveryPolicy", "Relay", "RelayReport", "UpscaleSource", "default_destinations"]
+
+
+class CollectSource(Protocol):
+    """What the relay needs from `msgrelay.collect.CollectClient`."""
+
+    def list_messages(self, request_id: str, *, channel: str | None = None) -> Sequence[Any]: ...
 
 
 class UpscaleSource(Protocol):
@@ -105,10 +114,13 @@ class Relay:
         plugins: the host's plugin manager (default: a loaded `PluginManager`).
         upscale: an Upscale client, or a function making one on first use (default `UpscaleClient()`,
             configured from the environment).
+        collect: the same for Collect (default `CollectClient()`), for `relay_collect`.
         destinations: where batches go unless a batch names its own (default `default_destinations`).
         policy: retry and dead-letter policy.
         batch_size: deliveries claimed, delivered and recorded together.
         wait_timeout: seconds to wait for a generation that is not complete yet.
+        poll_interval: the first wait between polls of a generation not complete yet (None: the
+            client's default).
         clock / sleep: injected for tests.
     """
 
@@ -118,10 +130,12 @@ class Relay:
         ledger: Ledger | None = None,
         plugins: PluginManager | None = None,
         upscale: UpscaleSource | Callable[[], UpscaleSource] | None = None,
+        collect: CollectSource | Callable[[], CollectSource] | None = None,
         destinations: Sequence[str] | None = None,
         policy: DeliveryPolicy | None = None,
         batch_size: int = 500,
         wait_timeout: float = 600.0,
+        poll_interval: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -129,10 +143,13 @@ class Relay:
         self.plugins = plugins if plugins is not None else PluginManager().load()
         self._upscale = upscale
         self._client: UpscaleSource | None = None
+        self._collect = collect
+        self._collect_client: CollectSource | None = None
         self.destinations = list(destinations) if destinations else default_destinations()
         self.policy = policy or DeliveryPolicy()
         self.batch_size = batch_size
         self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
         self.clock = clock
         self.sleep = sleep
         #: This worker's identity in the ledger's claims.
@@ -152,6 +169,21 @@ class Relay:
         if not self.ledger.record_event(UPSCALE, secure_request_id, event=None, destinations=dests, now=now):
             self.ledger.add_destinations(UPSCALE, secure_request_id, dests, now=now)
         return self._run(RelayReport(), source=UPSCALE, batch_id=secure_request_id, max_wait=max_wait)
+
+    def relay_collect(
+        self, request_id: str, *, destinations: Sequence[str] | None = None, max_wait: float = 60.0
+    ) -> RelayReport:
+        """Relay a Collect request's messages: one delivery per (destination, message).
+
+        Run again later, it fetches the request's messages again and delivers only the new ones.
+        """
+        dests = list(destinations) if destinations else self.destinations
+        self.plugins.destinations.resolve(dests)
+        now = self.clock()
+        if not self.ledger.record_event(COLLECT, request_id, event=None, destinations=dests, now=now):
+            self.ledger.add_destinations(COLLECT, request_id, dests, now=now)
+            self.ledger.reopen_batch(COLLECT, request_id, now=now)
+        return self._run(RelayReport(), source=COLLECT, batch_id=request_id, max_wait=max_wait)
 
     def process(self, source: str, batch_id: str) -> RelayReport:
         """Process one recorded batch (the receiver's background step); failures wait for a later run."""
@@ -176,6 +208,9 @@ class Relay:
         client, self._client = self._client, None
         if client is not None and self._upscale is None:
             getattr(client, "close", lambda: None)()
+        collect, self._collect_client = self._collect_client, None
+        if collect is not None and self._collect is None:
+            getattr(collect, "close", lambda: None)()
 
     # --- the loop --------------------------------------------------------------------------------
     def _run(
@@ -183,18 +218,9 @@ class Relay:
     ) -> RelayReport:
         deadline = self.clock() + max_wait
         while True:
-            progressed = False
-            lease = self.wait_timeout + self.policy.lease
-            while (
-                claim := self.ledger.claim_batch(
-                    self.owner, now=self.clock(), lease=lease, source=source, batch_id=batch_id
-                )
-            ) is not None:
-                self._fan_out(claim, report)
-                progressed = True
-            while self._deliver_round(report, source=source, batch_id=batch_id):
-                progressed = True
-            if progressed:
+            fanned = self._fan_out_due(report, source=source, batch_id=batch_id)
+            delivered = self._deliver_due(report, source=source, batch_id=batch_id)
+            if fanned or delivered:
                 continue
             due = self.ledger.next_due(source, batch_id)
             now = self.clock()
@@ -202,6 +228,39 @@ class Relay:
                 return report
             # Something is due again before the deadline (a retry, or another worker's lease): wait for it.
             self.sleep(max(due - now, 0.01))
+
+    def fan_out_due(self, *, source: str | None = None, batch_id: str | None = None) -> RelayReport:
+        """Only the first half: retrieve and fan out every due batch, deliver nothing.
+
+        With `deliver_due`, lets separate workers (or processes) do the two halves.
+        """
+        report = RelayReport()
+        self._fan_out_due(report, source=source, batch_id=batch_id)
+        return report
+
+    def deliver_due(self, *, source: str | None = None, batch_id: str | None = None) -> RelayReport:
+        """Only the second half: deliver every due outbox row once (no waiting for retries)."""
+        report = RelayReport()
+        self._deliver_due(report, source=source, batch_id=batch_id)
+        return report
+
+    def _fan_out_due(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
+        count = 0
+        lease = self.wait_timeout + self.policy.lease
+        while (
+            claim := self.ledger.claim_batch(
+                self.owner, now=self.clock(), lease=lease, source=source, batch_id=batch_id
+            )
+        ) is not None:
+            self._fan_out(claim, report)
+            count += 1
+        return count
+
+    def _deliver_due(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
+        count = 0
+        while rounds := self._deliver_round(report, source=source, batch_id=batch_id):
+            count += rounds
+        return count
 
     # --- fan-out ---------------------------------------------------------------------------------
     def _upscale_client(self) -> UpscaleSource:
@@ -221,14 +280,23 @@ class Relay:
         client = self._upscale_client()
         result = client.retrieve_messages(secure_request_id)
         if not result.is_complete:
-            result = client.wait_for_completion(secure_request_id, timeout=self.wait_timeout)
+            if self.poll_interval is None:
+                result = client.wait_for_completion(secure_request_id, timeout=self.wait_timeout)
+            else:  # an `UpscaleClient` option, not part of the minimal `UpscaleSource`
+                waiter: Any = client
+                result = waiter.wait_for_completion(
+                    secure_request_id, timeout=self.wait_timeout, initial_interval=self.poll_interval
+                )
         return result
 
     def _fan_out(self, claim: BatchClaim, report: RelayReport) -> None:
         try:
-            if claim.source != UPSCALE:
+            if claim.source == UPSCALE:
+                self._fan_out_upscale(claim, report)
+            elif claim.source == COLLECT:
+                self._fan_out_collect(claim, report)
+            else:
                 raise ConfigurationError(f"no relay for source {claim.source!r}")
-            self._fan_out_upscale(claim, report)
         except Exception as exc:  # any failure is retried later, then dead-lettered
             error = describe_error(exc)
             report.batch_failures += 1
@@ -288,6 +356,47 @@ class Relay:
         if stored:
             report.batches += 1
             report.leads += len(leads)
+
+    def _fan_out_collect(self, claim: BatchClaim, report: RelayReport) -> None:
+        request_id = claim.batch_id
+        dests = list(claim.destinations) if claim.destinations else self.destinations
+        self.plugins.destinations.resolve(dests)
+        if self._collect_client is None:
+            source = self._collect
+            if source is None:
+                self._collect_client = CollectClient()
+            elif hasattr(source, "list_messages"):
+                self._collect_client = cast(CollectSource, source)
+            else:
+                self._collect_client = source()
+        messages = list(self._collect_client.list_messages(request_id))
+        context = RelayContext(source=COLLECT, batch_id=request_id, destinations=tuple(dests))
+        errors: list[PluginError] = []
+        self.plugins.dispatch_many(
+            "on_message_fetched",
+            ((message, None, context) for message in messages),
+            subject=lambda args: f"message {getattr(args[0], 'id', None)} of request {request_id}",
+            errors=errors,
+        )
+        items = [
+            (
+                str(getattr(m, "id", None) or f"message-{i}"),
+                orjson.dumps(encode_collect(m), default=str).decode(),
+            )
+            for i, m in enumerate(messages)
+        ]
+        stored = self.ledger.fan_out(
+            claim,
+            self.owner,
+            context=orjson.dumps(context.to_json()).decode(),
+            items=items,
+            destinations=dests,
+            now=self.clock(),
+        )
+        self._record_hook_errors(errors, context, report)
+        if stored:
+            report.batches += 1
+            report.messages += len(messages)
 
     def _record_hook_errors(
         self, errors: list[PluginError], context: RelayContext, report: RelayReport
@@ -360,11 +469,12 @@ class Relay:
                 continue
             error = describe_error(failure)
             report.note(f"{name}: {error}")
-            if claim.attempts >= self.policy.max_attempts:
+            if claim.attempts >= self.policy.max_attempts or is_permanent(failure):
                 failed.append(Failure(claim.id, error, None))
                 report.dead += 1
             else:
-                failed.append(Failure(claim.id, error, now + self.policy.delay(claim.attempts)))
+                wait = max(self.policy.delay(claim.attempts), server_wait(failure) or 0.0)
+                failed.append(Failure(claim.id, error, now + wait))
                 report.retried += 1
         self.ledger.settle(self.owner, delivered=delivered, failed=failed, now=now)
         report.delivered += len(delivered)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ import orjson
 from msgrelay.config import msgrelay_home
 from msgrelay.delivery import Delivery
 from msgrelay.hookspecs import hookimpl
-from msgrelay.upscale.convert import unstructure_lead
+from msgrelay.upscale.models import Lead
 
 __all__ = ["EXPORT_COLUMNS", "STORE_FILE", "Store", "register_destinations"]
 
@@ -45,7 +46,8 @@ EXPORT_COLUMNS = (
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
-    key TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
     destination TEXT NOT NULL,
     source TEXT NOT NULL,
     batch_id TEXT NOT NULL,
@@ -53,23 +55,23 @@ CREATE TABLE IF NOT EXISTS deliveries (
     customer_id TEXT,
     campaign_id TEXT,
     linkedin TEXT,
-    payload TEXT NOT NULL,
+    extra TEXT,
     delivered_at REAL NOT NULL
 );
+-- Appended in delivery order, so an export reads it in rowid order with no index of its own.
 CREATE TABLE IF NOT EXISTS messages (
-    key TEXT NOT NULL,
+    delivery INTEGER NOT NULL REFERENCES deliveries (id),
     message_type TEXT NOT NULL,
-    text TEXT,
-    PRIMARY KEY (key, message_type)
-) WITHOUT ROWID;
+    text TEXT
+);
 """
 
 
 class Store:
     """Delivered messages in a SQLite file.
 
-    A connection is opened per batch and closed after it, so one `Store` serves any number of threads
-    and processes (WAL mode) and holds nothing open between deliveries.
+    Each thread keeps one connection per file (closing a WAL database's last connection checkpoints
+    it, which would cost more than the writes); several processes may write the same file.
 
     Args:
         path: the file; default ``$MSGRELAY_HOME/store.sqlite3``, resolved at each use.
@@ -79,6 +81,7 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self._path = Path(path) if path is not None else None
         self.clock = clock
+        self._local = threading.local()
 
     @property
     def path(self) -> Path:
@@ -91,22 +94,31 @@ class Store:
     @contextlib.contextmanager
     def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection]:
         path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-        try:
+        conns: dict[Path, sqlite3.Connection] = self._local.__dict__.setdefault("conns", {})
+        conn = conns.get(path)
+        if conn is None:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a delivery the ledger records as made must survive a power loss too.
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
-            if write:
-                conn.execute("BEGIN IMMEDIATE")
+            conns[path] = conn
+        if not write:
             yield conn
-            if write:
-                conn.execute("COMMIT")
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
             raise
-        finally:
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connections."""
+        conns: dict[Path, sqlite3.Connection] = self._local.__dict__.pop("conns", {})
+        for conn in conns.values():
             conn.close()
 
     # --- the destination -------------------------------------------------------------------------
@@ -117,38 +129,27 @@ class Store:
     def deliver_many(self, deliveries: Sequence[Delivery]) -> Mapping[str, BaseException]:
         """Store many deliveries in one transaction; no per-delivery failures (a failure raises)."""
         now = self.clock()
-        rows, messages = [], []
-        for d in deliveries:
-            ctx = d.context
-            if d.lead is not None:
-                payload = orjson.dumps(unstructure_lead(d.lead), default=str).decode()
-                linkedin = d.lead.linkedin
-                messages += [(d.key, kind, text) for kind, text in d.lead.messages.items()]
-            else:
-                body = d.message or {}
-                payload = orjson.dumps(body, default=str).decode()
-                linkedin = None
-                text = body.get("body") or body.get("text") or body.get("message")
-                messages.append(
-                    (d.key, str(body.get("channel") or "message"), None if text is None else str(text))
-                )
-            rows.append(
-                (
-                    d.key,
-                    d.destination,
-                    ctx.source,
-                    ctx.batch_id,
-                    d.item_id,
-                    ctx.customer_id,
-                    ctx.campaign_id,
-                    linkedin,
-                    payload,
-                    now,
-                )
-            )
+        messages: list[tuple[int, str, str | None]] = []
         with self._connect(write=True) as conn:
-            conn.executemany("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            conn.executemany("INSERT OR IGNORE INTO messages VALUES (?, ?, ?)", messages)
+            for d in deliveries:
+                ctx, lead = d.context, d.lead
+                if lead is not None:
+                    linkedin, extra = lead.linkedin, _lead_extra(lead)
+                    texts: list[tuple[str, str | None]] = list(lead.messages.items())
+                else:
+                    body = d.message or {}
+                    text = body.get("body") or body.get("text") or body.get("message")
+                    linkedin, extra = None, orjson.dumps(body, default=str).decode()
+                    texts = [(str(body.get("channel") or "message"), None if text is None else str(text))]
+                row = conn.execute(
+                    _INSERT_DELIVERY,
+                    (d.key, d.destination, ctx.source, ctx.batch_id, d.item_id, ctx.customer_id,
+                     ctx.campaign_id, linkedin, extra, now),
+                ).fetchone()  # fmt: skip
+                if row is None:
+                    continue  # this key is stored already: a repeat, dropped
+                messages += [(row[0], kind, text) for kind, text in texts]
+            conn.executemany("INSERT INTO messages (delivery, message_type, text) VALUES (?, ?, ?)", messages)
         return {}
 
     def register_as(self, register: Callable[..., None], name: str = "store") -> None:
@@ -172,9 +173,8 @@ class Store:
         with self._connect(write=False) as conn:
             cursor = conn.execute(
                 "SELECT d.delivered_at, d.source, d.batch_id, d.customer_id, d.campaign_id, d.item_id,"
-                " d.linkedin,"
-                " m.message_type, m.text, d.key FROM deliveries d JOIN messages m ON m.key = d.key"
-                " ORDER BY d.rowid, m.rowid"
+                " d.linkedin, m.message_type, m.text, d.key"
+                " FROM messages m JOIN deliveries d ON d.id = m.delivery ORDER BY m.rowid"
             )
             for row in cursor:
                 record = dict(zip(EXPORT_COLUMNS, row, strict=True))
@@ -198,6 +198,22 @@ class Store:
         for count, row in enumerate(self.rows(), start=1):  # noqa: B007 - the count is the result
             writer.writerow(row)
         return count
+
+
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (key, destination, source, batch_id, item_id, customer_id, campaign_id, linkedin,"
+    " extra, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING RETURNING id"
+)
+
+
+def _lead_extra(lead: Lead) -> str | None:
+    """The lead's keys beyond id, LinkedIn URL and messages (as JSON), or None when it has none."""
+    if not lead.extra and lead.no_job_posts is None:
+        return None
+    data = dict(lead.extra)
+    if lead.no_job_posts is not None:
+        data["no_job_posts"] = lead.no_job_posts
+    return orjson.dumps(data, default=str).decode()
 
 
 @hookimpl

@@ -213,11 +213,14 @@ def test_a_retried_rate_limit_is_invisible_to_the_user(
 
 
 def test_demo_prints_messages_for_the_sample_leads(capsys: pytest.CaptureFixture[str]) -> None:
-    """``msgrelay demo`` runs with nothing configured."""
+    """``msgrelay demo`` runs with nothing configured: every message, then the summary."""
     assert main(["demo", "--seconds-per-message", "0.001"]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert len(lines) == 5
-    assert any(line["no_job_posts"] for line in lines)
+    *messages, summary = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(messages) == 20  # 5 sample leads x 4 message types
+    assert [m["external_prospect_id"] for m in messages if m["text"] is None] == ["demo-0003"]
+    assert (summary["leads"], summary["delivered"], summary["failed"]) == (5, 5, 0)
+    assert summary["messages_generated"] == 19
+    assert Path(summary["store"]).is_file()
 
 
 def _all_parsers(

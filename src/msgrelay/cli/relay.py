@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from msgrelay.cli._common import EXIT_API, EXIT_OK, UsageError, comma_list, positive_float, print_json
-from msgrelay.delivery import UPSCALE
+from msgrelay.delivery import COLLECT, UPSCALE
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayReport
@@ -29,7 +29,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "msgrelay relay --status | msgrelay relay --export csv -o messages.csv",
     )
     parser.add_argument(
-        "secure_request_id", metavar="ID", nargs="?", help="the generation's secure_request_id"
+        "secure_request_id",
+        metavar="ID",
+        nargs="?",
+        help="the generation's secure_request_id (or, with --collect, a Collect request id)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -58,12 +61,26 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "only these destinations",
     )
     parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="ID is a Collect request id: relay its messages (one delivery per message; run again to "
+        "relay only the messages added since)",
+    )
+    parser.add_argument(
         "--max-wait",
         type=positive_float,
         default=None,
         metavar="S",
         help="seconds to keep retrying failed deliveries in this run before leaving them to a later "
         "'relay --pending' (default 60 for ID, 0 otherwise)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=500,
+        metavar="N",
+        help="deliveries claimed and recorded together (default 500); smaller means less work repeated "
+        "after a crash, larger means faster",
     )
     parser.add_argument(
         "-o", "--output", type=Path, help="with --export: write to this file instead of stdout"
@@ -87,7 +104,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
             status["store"] = Store().summary()
             print_json(status)
             return EXIT_OK
-        relay = Relay(ledger=ledger, plugins=PluginManager().load())
+        relay = Relay(ledger=ledger, plugins=PluginManager().load(), batch_size=args.batch_size)
         try:
             return _run(relay, args)
         finally:
@@ -98,16 +115,16 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 def _run(relay: Relay, args: argparse.Namespace) -> int:
     if args.secure_request_id is not None:
-        report = relay.relay(
-            args.secure_request_id,
-            destinations=args.to,
-            max_wait=60.0 if args.max_wait is None else args.max_wait,
-        )
-        counts = relay.ledger.batch_counts(UPSCALE, args.secure_request_id)
-        state = relay.ledger.batch_state(UPSCALE, args.secure_request_id)
-        return _finish(
-            report, {"secure_request_id": args.secure_request_id, "batch_state": state, "deliveries": counts}
-        )
+        batch_id, wait = args.secure_request_id, 60.0 if args.max_wait is None else args.max_wait
+        if args.collect:
+            source, key = COLLECT, "request_id"
+            report = relay.relay_collect(batch_id, destinations=args.to, max_wait=wait)
+        else:
+            source, key = UPSCALE, "secure_request_id"
+            report = relay.relay(batch_id, destinations=args.to, max_wait=wait)
+        counts = relay.ledger.batch_counts(source, batch_id)
+        state = relay.ledger.batch_state(source, batch_id)
+        return _finish(report, {key: batch_id, "batch_state": state, "deliveries": counts})
     max_wait = 0.0 if args.max_wait is None else args.max_wait
     if args.retry_dead:
         for destination in args.to or [None]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from msgrelay.cli._common import EXIT_OK, add_subcommands, comma_list, positive_float, print_json, print_jsonl
 from msgrelay.cli._progress import ProgressBar
+from msgrelay.submissions import submit_once
 from msgrelay.upscale import convert
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.leads import read_leads
@@ -39,7 +40,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="submit leads for message generation",
         description='Submit leads and a message sequence. Prints {"secure_request_id": ...}; with --wait, '
         "one JSON line per lead once generation completes. Every input problem is reported before "
-        "anything is sent.",
+        "anything is sent. The submission is recorded in the ledger ($MSGRELAY_HOME) before it is sent, "
+        "so running the same command again returns the same id instead of paying twice.",
     )
     generate.add_argument(
         "--leads", required=True, metavar="FILE", help="CSV (header of wire names) or JSON Lines"
@@ -63,6 +65,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     generate.add_argument("--signoff-name", help="signoff_name")
     generate.add_argument("--notify-url", required=True, help="completion_notification_url for the webhook")
     generate.add_argument("--wait", action="store_true", help="wait for completion and print the messages")
+    generate.add_argument(
+        "--force",
+        action="store_true",
+        help="send even though the same submission was recorded before with an unknown outcome "
+        "(check 'msgrelay upscale credits' first: it may have been charged)",
+    )
     generate.add_argument(
         "--timeout",
         type=positive_float,
@@ -199,7 +207,7 @@ def wait_and_print(
 def cmd_generate(args: argparse.Namespace) -> int:
     request = request_from(args)
     with client_from(args) as client:
-        ticket = client.request_generation(request)
+        ticket = submit_once(client, request, force=args.force)
         if not args.wait:
             print_json({"secure_request_id": ticket.secure_request_id})
             return EXIT_OK

@@ -1,0 +1,69 @@
+"""Helpers for the relay tests: installed-looking plugin distributions, a recording destination, waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import attrs
+
+from msgrelay import hookspecs
+from msgrelay.delivery import Delivery
+
+
+def make_distribution(
+    root: Path, name: str, modules: Mapping[str, str], entry_points: Mapping[str, str]
+) -> Path:
+    """Write a distribution (modules plus a ``.dist-info`` with ``msgrelay`` entry points) under ``root``.
+
+    Put ``root`` on ``sys.path`` (or ``PYTHONPATH``) and `importlib.metadata` finds it as installed.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(source)
+    info = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    lines = "".join(f"{ep} = {target}\n" for ep, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[msgrelay]\n{lines}")
+    return root
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll until ``condition()`` holds; fail (not time) the test if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.02)
+
+
+@attrs.define
+class Recorder:
+    """A destination plugin that records every delivery it is given, and can fail on purpose.
+
+    Attributes:
+        name: the destination name it registers.
+        fail_times: fail this many attempts of each delivery key before succeeding (-1: always).
+    """
+
+    name: str = "recorder"
+    fail_times: int = 0
+    calls: list[Delivery] = attrs.field(factory=list)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def keys(self) -> list[str]:
+        return [d.key for d in self.calls]
+
+    def deliver(self, delivery: Delivery) -> None:
+        with self._lock:
+            self.calls.append(delivery)
+            attempts = sum(1 for d in self.calls if d.key == delivery.key)
+        if self.fail_times < 0 or attempts <= self.fail_times:
+            raise ConnectionError(f"{self.name} is down (attempt {attempts})")
+
+    @hookspecs.hookimpl
+    def register_destinations(self, register: Callable[..., None]) -> None:
+        register(self.name, self.deliver)

@@ -1,0 +1,171 @@
+"""Idempotent generation requests against the sandbox, counting the POSTs it received."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from msgrelay import errors
+from msgrelay.cli import main
+from msgrelay.ledger import SQLiteLedger
+from msgrelay.sandbox import Sandbox
+from msgrelay.sandbox.faults import Fault
+from msgrelay.submissions import SubmissionInDoubtError, record_submission, submission_key, submit_once
+from msgrelay.testing import make_request
+from msgrelay.upscale.client import UpscaleClient
+
+GENERATE = "/messages/request_message_generation"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[SQLiteLedger]:
+    with SQLiteLedger(tmp_path / "ledger.sqlite3") as opened:
+        yield opened
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> Iterator[UpscaleClient]:
+    with UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url, trust_env=False) as opened:
+        yield opened
+
+
+def test_the_same_request_twice_sends_one_post(
+    sandbox: Sandbox, client: UpscaleClient, ledger: SQLiteLedger
+) -> None:
+    """The second call returns the stored ticket without reaching the vendor."""
+    first = submit_once(client, make_request(3), ledger=ledger)
+    second = submit_once(client, make_request(3), ledger=ledger)
+    assert second.secure_request_id == first.secure_request_id
+    assert sandbox.upscale.generation_posts == 1
+
+
+def test_the_key_ignores_lead_order_but_not_the_sequence() -> None:
+    """Sorted lead ids: the same leads in another order are the same request; other types are not."""
+    request = make_request(3)
+    reordered = attrs.evolve(request, lead_data=tuple(reversed(request.lead_data)))
+    assert submission_key(reordered) == submission_key(request)
+    assert submission_key(make_request(3, message_types=["connection_request"])) != submission_key(request)
+    assert submission_key(make_request(3, prefix="other")) != submission_key(request)
+
+
+def test_a_different_request_is_sent(sandbox: Sandbox, client: UpscaleClient, ledger: SQLiteLedger) -> None:
+    """Other leads make another key, hence another POST."""
+    submit_once(client, make_request(2), ledger=ledger)
+    submit_once(client, make_request(2, prefix="more"), ledger=ledger)
+    assert sandbox.upscale.generation_posts == 2
+
+
+def test_an_unknown_outcome_is_never_resent_silently(sandbox: Sandbox, ledger: SQLiteLedger) -> None:
+    """A POST that timed out after reaching the vendor leaves the row without an id: the re-run raises
+    an error that says how to check and how to force, and sends nothing."""
+    sandbox.inject(Fault("POST", GENERATE, delay=1.0))
+    slow = UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url, timeout=(5.0, 0.2), trust_env=False)
+    with slow, pytest.raises(errors.TimeoutError):
+        submit_once(slow, make_request(2), ledger=ledger)
+    assert sandbox.upscale.generation_posts == 1
+    with UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url, trust_env=False) as client:
+        with pytest.raises(SubmissionInDoubtError) as caught:
+            submit_once(client, make_request(2), ledger=ledger)
+        message = str(caught.value)
+        assert "outcome is unknown" in message
+        assert "msgrelay upscale credits" in message
+        assert "--force" in message
+        assert not caught.value.in_flight
+        assert sandbox.upscale.generation_posts == 1
+        forced = submit_once(client, make_request(2), ledger=ledger, force=True)
+        assert sandbox.upscale.generation_posts == 2
+        assert (
+            submit_once(client, make_request(2), ledger=ledger).secure_request_id == forced.secure_request_id
+        )
+    assert sandbox.upscale.generation_posts == 2
+
+
+def test_a_rejected_request_can_be_sent_again(sandbox: Sandbox, ledger: SQLiteLedger) -> None:
+    """A 402 (nothing generated, nothing charged) drops the reservation, so a retry really sends."""
+    with (
+        Sandbox(credits=1, seconds_per_message=0.001) as poor,
+        UpscaleClient(poor.upscale_api_key, poor.upscale_url, trust_env=False) as client,
+    ):
+        with pytest.raises(errors.InsufficientCreditsError):
+            submit_once(client, make_request(3), ledger=ledger)
+        assert ledger.get_submission(submission_key(make_request(3))) is None
+        with pytest.raises(errors.InsufficientCreditsError):
+            submit_once(client, make_request(3), ledger=ledger)
+        assert poor.upscale.generation_posts == 2
+
+
+def test_invalid_input_is_refused_before_any_reservation(client: UpscaleClient, ledger: SQLiteLedger) -> None:
+    """The client's validation fails before sending; no row is left behind."""
+    bad = attrs.evolve(make_request(1), proposition_company_url="not a url")
+    with pytest.raises(errors.ValidationError):
+        submit_once(client, bad, ledger=ledger)
+    assert ledger.get_submission(submission_key(bad)) is None
+
+
+def test_a_submission_in_flight_in_another_process_is_named(
+    client: UpscaleClient, ledger: SQLiteLedger
+) -> None:
+    """A row held by a live process on this machine says "being sent right now", not "unknown"."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+
+        request = make_request(2)
+        ledger.reserve_submission(
+            submission_key(request),
+            customer_id="test-customer",
+            campaign_id="test-campaign",
+            lead_count=2,
+            message_types="connection_request,first_follow_up",
+            owner=f"{socket.gethostname()}:{sleeper.pid}:x",
+            now=0.0,
+        )
+        with pytest.raises(SubmissionInDoubtError, match="being sent right now") as caught:
+            submit_once(client, request, ledger=ledger)
+        assert caught.value.in_flight
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_found_id_can_be_recorded(sandbox: Sandbox, client: UpscaleClient, ledger: SQLiteLedger) -> None:
+    """Once the user finds the id of an in-doubt submission, recording it makes re-runs return it."""
+    record_submission(make_request(2), "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef", ledger=ledger)
+    ticket = submit_once(client, make_request(2), ledger=ledger)
+    assert ticket.secure_request_id == "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef"
+    assert sandbox.upscale.generation_posts == 0
+
+
+def _generate_wired() -> bool:
+    import msgrelay.cli.upscale as cli_upscale
+
+    return "submit_once" in Path(cli_upscale.__file__).read_text()
+
+
+@pytest.mark.skipif(not _generate_wired(), reason="msgrelay upscale generate is not wired to submit_once yet")
+def test_running_the_same_generate_command_twice_sends_one_post(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``msgrelay upscale generate`` twice with the same leads: one POST, the same id printed twice."""
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "external_prospect_id,linkedin,first_name,lead_company\n"
+        "crm-1,https://www.linkedin.com/in/ada-example/,Ada,Example Labs\n"
+    )
+    argv = [
+        "upscale", "--api-key", sandbox.upscale_api_key, "--base-url", sandbox.upscale_url,
+        "generate", "--leads", str(leads), "--customer-id", "c1", "--campaign-id", "k1",
+        "--campaign-name", "K", "--company-name", "Acme", "--company-url", "https://acme.example.com",
+        "--sequence", "connection_request", "--notify-url", "https://relay.example.com/webhooks/upscale",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+    assert first == second
+    assert sandbox.upscale.generation_posts == 1
