@@ -23,6 +23,9 @@ T = TypeVar("T")
 
 EXTRA = "extra"
 
+#: Attribute → wire key of each class registered with `register_open_class`, for error paths.
+_WIRE_NAMES: dict[type, dict[str, str]] = {}
+
 
 def _fail(expected: str, value: Any) -> TypeError:
     return TypeError(f"expected {expected}, got {type(value).__name__} {value!r:.60}")
@@ -128,6 +131,7 @@ def register_open_class(
     renames = dict(renames or {})
     aliases = dict(aliases or {})
     names = {attr: key for attr, key in wire_names(cls, renames).items() if attr not in local}
+    _WIRE_NAMES[cls] = names
     known = frozenset(names.values())
     # Typed as Any: cattrs takes the per-attribute overrides as **kwargs beside its own flags.
     structure_overrides: dict[str, Any] = {
@@ -186,20 +190,30 @@ def _describe(exc: BaseException, _type: Any) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _leaves(exc: BaseException, path: str) -> list[tuple[str, str]]:
+    # cattrs' own transform_error names attributes; a reader of the body needs its keys, so each
+    # class's attribute names are mapped back to the wire names `register_open_class` recorded.
+    if isinstance(exc, cattrs.IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        found = [leaf for sub, note in with_notes for leaf in _leaves(sub, f"{path}[{note.index!r}]")]
+        return found + [(path, _describe(sub, None)) for sub in without]
+    if isinstance(exc, cattrs.ClassValidationError):
+        names = _WIRE_NAMES.get(exc.cl, {})
+        by_field, unplaced = exc.group_exceptions()
+        leaves: list[tuple[str, str]] = []
+        for sub, field in by_field:
+            key = names.get(field.name, field.name)
+            leaves.extend(_leaves(sub, f"{path}.{key}" if path else key))
+        return leaves + [(path, _describe(sub, None)) for sub in unplaced]
+    return [(path, _describe(exc, None))]
+
+
 def error_paths(exc: BaseException, root: str = "") -> list[tuple[str, str]]:
     """``(wire path, message)`` for each leaf of a cattrs validation error.
 
-    cattrs reports ``$.campaign.leads_data[12].external_prospect_id``; we drop the ``$`` and prefix
-    ``root`` when given.
+    Paths use wire names (``campaign.message_sequence[1].messageType``), prefixed by ``root`` if given.
     """
-    found: list[tuple[str, str]] = []
-    for line in cattrs.transform_error(exc, path="$", format_exception=_describe):
-        message, _, where = line.rpartition(" @ ")
-        path = where.removeprefix("$").lstrip(".")
-        if root:
-            path = f"{root}.{path}" if path and not path.startswith("[") else f"{root}{path}"
-        found.append((path, message or line))
-    return found
+    return _leaves(exc, root)
 
 
 def structure_with_path(

@@ -8,8 +8,7 @@ are kept in ``extra`` and written back.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, cast
 
@@ -216,32 +215,19 @@ _CONVERTER = make_converter()
 #: Called with ``(wire path, message)`` when a body breaks the contract; returns the error to raise.
 OnError = Callable[[str, str], Exception]
 
-_REQUEST_RENAMES = {
-    "id": "_id",
-    "campaign_id": "campaignId",
-    "created_at": "createdAt",
-    "due_date": "dueDate",
-    "portal_url": "portalUrl",
-    "first_name": "firstName",
-    "last_name": "lastName",
-}
-_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 
 def _input_error(path: str, message: str) -> Exception:
     return ValidationError([Problem(path, message)], subject="Collect JSON")
 
 
-def _decode(data: Any, kind: Any, renames: Mapping[str, str], on_error: OnError) -> Any:
+def _decode(data: Any, kind: Any, on_error: OnError) -> Any:
     try:
         return _CONVERTER.structure(data, kind)
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
         if not isinstance(exc, cattrs.BaseValidationError):
             raise on_error("", str(exc)) from None
-        path, message = _convert.error_paths(exc)[0]
-        # cattrs names attributes; a caller reading the body needs its keys (createdAt, _id).
-        wire = _SEGMENT.sub(lambda m: renames.get(m.group(0), m.group(0)), path)
-        raise on_error(wire, message) from None
+        path, message = _convert.error_paths(exc)[0]  # wire names: createdAt, _id
+        raise on_error(path, message) from None
 
 
 def decode_message(data: Any, *, on_error: OnError = _input_error) -> Message:
@@ -252,26 +238,26 @@ def decode_message(data: Any, *, on_error: OnError = _input_error) -> Message:
         on_error: builds the error for a body that breaks the contract, from its wire path and a
             message; by default a `ValidationError` (the JSON was input).
     """
-    return cast(Message, _decode(data, Message, _MESSAGE_RENAMES, on_error))
+    return cast(Message, _decode(data, Message, on_error))
 
 
 def decode_messages(data: Any, *, on_error: OnError = _input_error) -> list[Message]:
     """A bare array of wire messages, in the order received."""
     if type(data) is not list:
         raise on_error("", f"expected an array of messages, got {type(data).__name__}")
-    return cast(list[Message], _decode(data, list[Message], _MESSAGE_RENAMES, on_error))
+    return cast(list[Message], _decode(data, list[Message], on_error))
 
 
 def decode_request(data: Any, *, on_error: OnError = _input_error) -> CollectRequest:
     """One wire request (a summary from the list, or the full object)."""
-    return cast(CollectRequest, _decode(data, CollectRequest, _REQUEST_RENAMES, on_error))
+    return cast(CollectRequest, _decode(data, CollectRequest, on_error))
 
 
 def decode_requests(data: Any, *, on_error: OnError = _input_error) -> list[CollectRequest]:
     """A bare array of wire requests (one page of the list)."""
     if type(data) is not list:
         raise on_error("", f"expected an array of requests, got {type(data).__name__}")
-    return cast(list[CollectRequest], _decode(data, list[CollectRequest], _REQUEST_RENAMES, on_error))
+    return cast(list[CollectRequest], _decode(data, list[CollectRequest], on_error))
 
 
 def encode(value: Any) -> Any:
