@@ -172,6 +172,10 @@ def test_messages_of_fills_every_requested_type(seed: dict[str, Any]) -> None:
             lambda d: d["campaign"]["message_sequence"][1].__setitem__("step", "2"),
             "campaign.message_sequence[1].step",
         ),
+        (
+            lambda d: d["campaign"]["message_sequence"][0].__setitem__("messageType", 5),
+            "campaign.message_sequence[0].messageType",
+        ),
         (lambda d: d.__setitem__("metadata", []), "metadata"),
     ],
 )
