@@ -245,3 +245,47 @@ def test_every_command_and_option_has_help() -> None:
             if action.option_strings and not action.help and action.dest != "help"
         )
     assert not missing
+
+
+def test_demo_renders_for_a_person_on_a_terminal() -> None:
+    """On a terminal the demo groups messages by lead, marks the null ones, and ends with the summary."""
+    import io
+
+    from msgrelay.cli.demo import render
+
+    rows = [
+        {
+            "external_prospect_id": "a",
+            "linkedin": "https://l/a",
+            "message_type": "connection_request",
+            "text": "Hi",
+        },
+        {
+            "external_prospect_id": "a",
+            "linkedin": "https://l/a",
+            "message_type": "hiring_activity",
+            "text": None,
+        },
+        {
+            "external_prospect_id": "b",
+            "linkedin": "https://l/b",
+            "message_type": "connection_request",
+            "text": "Yo",
+        },
+    ]
+    summary = {
+        "leads": 2,
+        "messages_generated": 2,
+        "messages_requested": 3,
+        "delivered": 2,
+        "failed": 0,
+        "store": "/tmp/s.sqlite3",
+        "next": "msgrelay relay --export csv",
+    }
+    out = io.StringIO()
+    render(rows, summary, out, width=80)
+    text = out.getvalue()
+    assert text.count("https://l/a") == 1
+    assert "  hiring_activity       (not generated: null from the vendor)" in text
+    assert text.rstrip().endswith("Export: msgrelay relay --export csv")
+    assert "2 leads, 2 of 3 messages generated, 2 delivered, 0 failed." in text
