@@ -9,15 +9,15 @@ The vendor's signature scheme is undocumented, so verification is a pluggable fu
 `TokenVerifier`, checks a capability URL: msgrelay builds the notify URL with a secret ``token`` query
 parameter (`notification_url`), and the receiver compares it in constant time (a ``X-Msgrelay-Token``
 header is accepted too). The receiver holds no state of its own, so several can share one ledger.
+
+`RelayWorker`, the background worker a receiver hands new batches to, lives in `msgrelay.worker`
+and is re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -29,8 +29,9 @@ import orjson
 from msgrelay.config import MSGRELAY_WEBHOOK_SECRET, read_env
 from msgrelay.delivery import UPSCALE
 from msgrelay.errors import ConfigurationError, ValidationError
-from msgrelay.ledger import Ledger
+from msgrelay.ledger.base import Ledger
 from msgrelay.upscale.convert import structure_completion_event
+from msgrelay.worker import RelayWorker
 
 __all__ = [
     "UPSCALE_WEBHOOK_PATH",
@@ -223,70 +224,3 @@ def _answer(
         headers.append(("Allow", allow))
     start_response(f"{status} {reason}", headers)
     return [payload]
-
-
-class RelayWorker:
-    """Processes stored events in the background: one thread, a queue, and a periodic sweep.
-
-    The sweep (`Relay.run_pending`) runs at start and whenever the queue has been idle for
-    ``sweep_interval`` seconds, so retries come due and work a crash left behind is resumed.
-
-    Args:
-        relay_factory: makes the `msgrelay.relay.Relay` this worker uses (in its own thread).
-        sweep_interval: seconds of idleness between sweeps.
-    """
-
-    def __init__(self, relay_factory: Callable[[], Any], *, sweep_interval: float = 5.0) -> None:
-        self.relay_factory = relay_factory
-        self.sweep_interval = sweep_interval
-        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-
-    def submit(self, source: str, batch_id: str) -> None:
-        """Queue a batch (never blocks)."""
-        self._queue.put((source, batch_id))
-
-    def start(self) -> RelayWorker:
-        """Start the thread; returns self."""
-        self._thread = threading.Thread(target=self._run, name="msgrelay-relay", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the current batch and stop."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> RelayWorker:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        relay = self.relay_factory()
-        try:
-            self._safely(relay.run_pending)
-            while True:
-                try:
-                    item = self._queue.get(timeout=self.sweep_interval)
-                except queue.Empty:
-                    self._safely(relay.run_pending)
-                    continue
-                if item is None:
-                    return
-                self._safely(functools.partial(relay.process, *item))
-        finally:
-            relay.close()
-
-    @staticmethod
-    def _safely(step: Callable[[], Any]) -> None:
-        try:
-            report = step()
-            if report is not None and (report.errors or report.delivered):
-                logger.info("relay: %s", orjson.dumps(report.to_json()).decode())
-        except Exception:
-            # The ledger keeps the work; the next sweep picks it up.
-            logger.exception("relay step failed; it will be retried")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -253,7 +254,7 @@ def test_demo_renders_for_a_person_on_a_terminal() -> None:
 
     from msgrelay.cli.demo import render
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "external_prospect_id": "a",
             "linkedin": "https://l/a",

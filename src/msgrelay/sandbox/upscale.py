@@ -13,112 +13,66 @@ Behaves as the contract describes the vendor (``contracts/upscale.md``):
   type) generated before is returned again and not charged again;
 * the completion webhook POSTed to ``completion_notification_url`` when a batch completes, retried
   with backoff on failure (3xx counts as failure), each attempt logged in ``webhook_log``.
+
+This module holds the emulator's state and request handlers. A batch and the bodies it renders are
+`msgrelay.sandbox.upscale_batches`, the webhook sender `msgrelay.sandbox.webhooks` and the sequence
+catalogue `msgrelay.sandbox.sequences`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
-import ipaddress
-import itertools
-import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-import attrs
 import orjson
-import requests
 
 from msgrelay.sandbox._router import HttpError, Request, Response, Router
-from msgrelay.sandbox.upscale_texts import WRITERS
-from msgrelay.upscale import convert
-from msgrelay.upscale.models import (
-    CONNECTION_REQUEST,
-    FIRST_FOLLOW_UP,
-    HIRING_ACTIVITY,
-    SHARE_MATERIAL,
-    STAGE_AMBITION,
-    GenerationRequest,
-    message_field,
+from msgrelay.sandbox.sequences import SEQUENCE_CATALOG, SEQUENCE_FILTERS, select_sequences
+from msgrelay.sandbox.upscale_batches import (
+    IN_PROGRESS_MESSAGE,
+    IN_PROGRESS_REASON,
+    NO_HIRING_REASON,
+    Batch,
+    PlannedMessage,
 )
+from msgrelay.sandbox.upscale_texts import WRITERS
+from msgrelay.sandbox.webhooks import WebhookAttempt, WebhookSender
+from msgrelay.sandbox.webhooks import logger as logger  # importable here, as before the split
+from msgrelay.upscale import convert
+from msgrelay.upscale.models import HIRING_ACTIVITY, GenerationRequest
 from msgrelay.upscale.validation import check_generation_request
 
-logger = logging.getLogger("msgrelay.sandbox.upscale")
+__all__ = [
+    "DEFAULT_COMPANIES_WITHOUT_JOB_POSTS",
+    "INVALID_KEY",
+    "IN_PROGRESS_MESSAGE",
+    "IN_PROGRESS_REASON",
+    "NO_CREDITS",
+    "NO_HIRING_REASON",
+    "RETRIEVE_PARAM",
+    "REVOKED_KEY",
+    "SEQUENCE_CATALOG",
+    "SEQUENCE_FILTERS",
+    "Batch",
+    "PlannedMessage",
+    "UpscaleSandbox",
+    "WebhookAttempt",
+    "WebhookSender",
+]
 
 INVALID_KEY = "Unauthorized: Invalid API key"
 REVOKED_KEY = "Unauthorized: API key has been revoked"
 NO_CREDITS = (
     "Not enough credits remaining to complete this request. Please upgrade your plan or purchase a bundle."
 )
-IN_PROGRESS_MESSAGE = (
-    "Message generation is still in progress. Data shown is partial. "
-    "Please wait for webhook notification or check again later."
-)
-IN_PROGRESS_REASON = (
-    "Message generation is still in progress. "
-    "The failed messages count will be available once generation is complete."
-)
-NO_HIRING_REASON = "No hiring activity found for one or more prospects."
 RETRIEVE_PARAM = "request_message_generation_secure_request_id"
 
 #: Companies the emulator treats as having no open job posts (compared case-insensitively).
 DEFAULT_COMPANIES_WITHOUT_JOB_POSTS = frozenset({"quiet labs", "stealth startup", "solo consulting"})
-
-
-def _now_iso(clock: Callable[[], float]) -> str:
-    return datetime.fromtimestamp(clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@attrs.define
-class PlannedMessage:
-    """One message of a batch, in the order the emulator generates them."""
-
-    lead_index: int
-    message_type: str
-    text: str | None  # None: generation fails (no job posts)
-    charged: bool
-
-
-@attrs.define
-class Batch:
-    """A generation request the emulator accepted."""
-
-    secure_request_id: str
-    body: dict[str, Any]
-    message_types: list[str]
-    plan: list[PlannedMessage]
-    started_at: float
-    seconds_per_message: float
-
-    @property
-    def completes_at(self) -> float:
-        return self.started_at + self.seconds_per_message * len(self.plan)
-
-    def ready(self, now: float) -> int:
-        """How many planned messages are done at ``now``."""
-        if self.seconds_per_message <= 0:
-            return len(self.plan)
-        return min(len(self.plan), int((now - self.started_at) / self.seconds_per_message))
-
-
-@attrs.frozen
-class WebhookAttempt:
-    """One completion-webhook POST the emulator made."""
-
-    secure_request_id: str
-    attempt: int
-    status: int | None
-    error: str | None
-    at: float
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
 
 
 class UpscaleSandbox:
@@ -268,63 +222,13 @@ class UpscaleSandbox:
 
     def retrieve_body(self, batch: Batch, now: float) -> dict[str, Any]:
         """The retrieve response of ``batch`` as it stands at ``now``."""
-        ready = batch.ready(now)
-        complete = ready == len(batch.plan)
-        source = batch.body
-        leads: list[dict[str, Any]] = []
-        for lead in source["lead_data"]:
-            item: dict[str, Any] = {
-                "external_prospect_id": lead["external_prospect_id"],
-                "linkedin": lead["linkedin"],
-            }
-            for kind in batch.message_types:
-                item[message_field(kind)] = None
-            leads.append(item)
-        generated = 0
-        failed_leads: set[int] = set()
-        for planned in batch.plan[:ready]:
-            if planned.text is None:
-                failed_leads.add(planned.lead_index)
-                leads[planned.lead_index]["no_job_posts"] = True
-            else:
-                generated += 1
-                leads[planned.lead_index][message_field(planned.message_type)] = planned.text
-        metadata = {
-            "request_message_generation_api_request_secure_request_id": batch.secure_request_id,
-            "retrieve_messages_api_request_secure_request_id": str(uuid.uuid4()),
-            "generation_status": "complete" if complete else "in_progress",
-            "status_message": "Message generation is complete." if complete else IN_PROGRESS_MESSAGE,
-            "requested_message_count": len(batch.plan),
-            "generated_message_count": generated,
-            "failed_messages_count": len(failed_leads) if complete else None,
-            "failed_messages_reason": (NO_HIRING_REASON if failed_leads else None)
-            if complete
-            else IN_PROGRESS_REASON,
-        }
-        return {
-            "metadata": metadata,
-            "account": {"automation_tool_customer_id": source["automation_tool_customer_id"]},
-            "campaign": {
-                "automation_tool_campaign_id": source["automation_tool_campaign_id"],
-                "automation_tool_campaign_name": source["automation_tool_campaign_name"],
-                "message_sequence": source["message_sequence"],
-                "leads_data": leads,
-            },
-        }
+        return batch.retrieve_body(now)
 
     def completion_event(self, secure_request_id: str) -> dict[str, Any]:
         """The completion webhook body of a batch."""
         with self._lock:
             batch = self.batches[secure_request_id]
-        generated = sum(1 for item in batch.plan if item.text is not None)
-        return {
-            "secure_request_id": secure_request_id,
-            "status": "complete",
-            "completed_at": datetime.fromtimestamp(batch.completes_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "requested_messages_count": len(batch.plan),
-            "generated_messages_count": generated,
-            "webhook_triggered_at": _now_iso(self.clock),
-        }
+        return batch.completion_event(self.clock())
 
     def redeliver_webhook(self, secure_request_id: str) -> None:
         """Send a batch's completion webhook again now (the vendor may deliver one event several times)."""
@@ -347,29 +251,7 @@ class UpscaleSandbox:
 
     # --- GET /sequences/get_sequences ----------------------------------------------------------
     def get_sequences(self, request: Request) -> Response:
-        filters = {name: request.query.get(name) for name in SEQUENCE_FILTERS}
-        templates = SEQUENCE_CATALOG
-        if any(value is not None for value in filters.values()):
-            wanted: dict[str, Any] = {}
-            for name, allowed in SEQUENCE_FILTERS.items():
-                value = filters[name]
-                if value is None or value == "default":
-                    value = allowed[0]
-                if value not in allowed:
-                    raise HttpError(422, {"error": f"{name} must be one of {', '.join(allowed)}"})
-                wanted[name] = value
-            templates = [t for t in templates if all(str(t[k]).lower() == v for k, v in wanted.items())]
-        return Response(200, {"sequences": templates})
-
-
-def _is_loopback(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return Response(200, {"sequences": select_sequences(request.query)})
 
 
 def _same(given: str, expected: str) -> bool:
@@ -425,135 +307,3 @@ def _parse_generation_request(body: Any) -> GenerationRequest:
     if problems:
         raise HttpError(422, {"error": " ".join(problems)})
     return generation
-
-
-SEQUENCE_FILTERS: dict[str, tuple[str, ...]] = {
-    "sequence_length": ("medium", "short", "long"),
-    "campaign_objective": ("meeting", "brand_awareness", "event_attendance"),
-    "cadence_profile": ("normal", "rapid", "long_term"),
-    "saturated_markets": ("false", "true"),
-}
-_LENGTHS = {"short": 2, "medium": 3, "long": 5}
-_WAIT_DAYS = {"rapid": 2, "normal": 5, "long_term": 21}
-_FOLLOW_UPS = (FIRST_FOLLOW_UP, SHARE_MATERIAL, STAGE_AMBITION, HIRING_ACTIVITY)
-
-
-def _catalog() -> list[dict[str, Any]]:
-    templates = []
-    for length, objective, cadence, saturated in itertools.product(*SEQUENCE_FILTERS.values()):
-        kinds = ([CONNECTION_REQUEST] if saturated == "true" else []) + list(_FOLLOW_UPS)
-        kinds = kinds[: _LENGTHS[length]]
-        templates.append(
-            {
-                "name": f"{length.title()} {objective.replace('_', ' ')}, {cadence.replace('_', ' ')} cadence"
-                + (", saturated market" if saturated == "true" else ""),
-                "sequence_length": length,
-                "campaign_objective": objective,
-                "cadence_profile": cadence,
-                "saturated_markets": saturated == "true",
-                "steps": [
-                    {"step": i + 1, "messageType": kind, "wait_days": 0 if i == 0 else _WAIT_DAYS[cadence]}
-                    for i, kind in enumerate(kinds)
-                ],
-            }
-        )
-    return templates
-
-
-SEQUENCE_CATALOG = _catalog()
-
-
-class WebhookSender:
-    """Posts completion webhooks on a background thread, at their due time, with retries."""
-
-    def __init__(
-        self,
-        *,
-        enabled: bool,
-        attempts: int,
-        backoff: float,
-        clock: Callable[[], float],
-        external_hosts: bool = False,
-    ) -> None:
-        self.enabled = enabled
-        self.external_hosts = external_hosts
-        self.attempts = attempts
-        self.backoff = backoff
-        self.clock = clock
-        self.log: list[WebhookAttempt] = []
-        self._queue: list[tuple[float, int, int, str, Callable[[], dict[str, Any]]]] = []
-        self._counter = itertools.count()
-        self._wake = threading.Condition()
-        self._closed = False
-        self._thread: threading.Thread | None = None
-        self._session = requests.Session()
-        self._session.trust_env = False
-
-    def schedule(self, due: float, event: Callable[[], dict[str, Any]], url: str, attempt: int = 1) -> None:
-        """Send ``event()`` to ``url`` at ``due`` (seconds since the epoch)."""
-        if not self.enabled:
-            return
-        with self._wake:
-            if self._closed:
-                return
-            heapq.heappush(self._queue, (due, next(self._counter), attempt, url, event))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
-                self._thread.start()
-            self._wake.notify()
-
-    def close(self) -> None:
-        """Stop sending; pending webhooks are dropped (the sandbox is going away)."""
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._session.close()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._closed and (not self._queue or self._queue[0][0] > self.clock()):
-                    timeout = None if not self._queue else max(self._queue[0][0] - self.clock(), 0.0)
-                    self._wake.wait(timeout if timeout is None else min(timeout, 0.5))
-                if self._closed:
-                    return
-                _, _, attempt, url, event = heapq.heappop(self._queue)
-            self._deliver(url, event, attempt)
-
-    def _deliver(self, url: str, event: Callable[[], dict[str, Any]], attempt: int) -> None:
-        body = event()
-        status: int | None = None
-        error: str | None = None
-        if not self.external_hosts and not _is_loopback(url):
-            # A laptop emulator has no business calling out; say why instead of trying.
-            refused = WebhookAttempt(
-                body["secure_request_id"], attempt, None, "refused: not a loopback host", self.clock()
-            )
-            with self._wake:
-                self.log.append(refused)
-            logger.warning(
-                "sandbox webhook not sent to %s: only loopback hosts unless external_webhooks=True",
-                url.split("?")[0],
-            )
-            return
-        try:
-            response = self._session.post(url, json=body, timeout=10, allow_redirects=False)
-            status = response.status_code
-            response.close()
-        except requests.RequestException as exc:
-            error = type(exc).__name__
-        record = WebhookAttempt(body["secure_request_id"], attempt, status, error, self.clock())
-        with self._wake:
-            self.log.append(record)
-        if not record.ok and attempt < self.attempts:
-            delay = self.backoff * 2 ** (attempt - 1)
-            logger.info(
-                "webhook to %s failed (%s); retry %d in %.1f s",
-                url.split("?")[0],
-                status or error,
-                attempt + 1,
-                delay,
-            )
-            self.schedule(self.clock() + delay, event, url, attempt + 1)

@@ -1,0 +1,260 @@
+"""The relay's first half: a claimed batch → retrieve → hooks → items and outbox rows.
+
+For each due batch in the ledger's inbox::
+
+    claim → retrieve (wait while 202) → on_generation_complete → transform_lead (a fold)
+          → on_message_fetched (per message)
+          → items + one outbox row per (destination, lead), in one transaction
+
+A Collect request goes the same way with its messages: ``on_message_fetched`` per message, then one
+outbox row per (destination, message). A batch that fails is retried with backoff, then
+dead-lettered. `FanOutStep` is mixed into `msgrelay.relay.Relay`, whose attributes it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import attrs
+import orjson
+
+from msgrelay._dispatch import PluginError, describe_error
+from msgrelay.collect.client import CollectClient
+from msgrelay.collect.convert import encode as encode_collect
+from msgrelay.delivery import COLLECT, UPSCALE, GeneratedMessage, RelayContext
+from msgrelay.errors import ConfigurationError
+from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
+from msgrelay.plugins import PluginManager
+from msgrelay.upscale.client import UpscaleClient
+from msgrelay.upscale.convert import unstructure_lead
+from msgrelay.upscale.models import Lead, RetrieveResult
+
+if TYPE_CHECKING:  # `Relay` mixes this class in, so `msgrelay.relay` imports this module
+    from msgrelay.relay import DeliveryPolicy, RelayReport
+
+__all__ = ["CollectSource", "FanOutStep", "UpscaleSource"]
+
+
+class CollectSource(Protocol):
+    """What the relay needs from `msgrelay.collect.CollectClient`."""
+
+    def list_messages(self, request_id: str, *, channel: str | None = None) -> Sequence[Any]: ...
+
+
+class UpscaleSource(Protocol):
+    """What the relay needs from `msgrelay.upscale.UpscaleClient`."""
+
+    def retrieve_messages(self, secure_request_id: str) -> RetrieveResult: ...
+    def wait_for_completion(self, secure_request_id: str, *, timeout: float = ...) -> RetrieveResult: ...
+
+
+class FanOutStep:
+    """Retrieve and fan out due batches: the first half of `msgrelay.relay.Relay`, mixed into it."""
+
+    # Set by `Relay.__init__`; read at each use, so a change to the relay applies at once.
+    ledger: Ledger
+    plugins: PluginManager
+    destinations: list[str]
+    policy: DeliveryPolicy
+    wait_timeout: float
+    poll_interval: float | None
+    clock: Callable[[], float]
+    owner: str
+    _upscale: UpscaleSource | Callable[[], UpscaleSource] | None
+    _client: UpscaleSource | None
+    _collect: CollectSource | Callable[[], CollectSource] | None
+    _collect_client: CollectSource | None
+
+    def _fan_out_due(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
+        count = 0
+        lease = self.wait_timeout + self.policy.lease
+        while (
+            claim := self.ledger.claim_batch(
+                self.owner, now=self.clock(), lease=lease, source=source, batch_id=batch_id
+            )
+        ) is not None:
+            self._fan_out(claim, report)
+            count += 1
+        return count
+
+    def _upscale_client(self) -> UpscaleSource:
+        client = self._client
+        if client is None:
+            source = self._upscale
+            if source is None:
+                client = UpscaleClient()
+            elif hasattr(source, "retrieve_messages"):
+                client = cast(UpscaleSource, source)
+            else:
+                client = source()
+            self._client = client
+        return client
+
+    def _retrieve(self, secure_request_id: str) -> RetrieveResult:
+        client = self._upscale_client()
+        result = client.retrieve_messages(secure_request_id)
+        if not result.is_complete:
+            if self.poll_interval is None:
+                result = client.wait_for_completion(secure_request_id, timeout=self.wait_timeout)
+            else:  # an `UpscaleClient` option, not part of the minimal `UpscaleSource`
+                waiter: Any = client
+                result = waiter.wait_for_completion(
+                    secure_request_id, timeout=self.wait_timeout, initial_interval=self.poll_interval
+                )
+        return result
+
+    def _fan_out(self, claim: BatchClaim, report: RelayReport) -> None:
+        try:
+            if claim.source == UPSCALE:
+                self._fan_out_upscale(claim, report)
+            elif claim.source == COLLECT:
+                self._fan_out_collect(claim, report)
+            else:
+                raise ConfigurationError(f"no relay for source {claim.source!r}")
+        except Exception as exc:  # any failure is retried later, then dead-lettered
+            error = describe_error(exc)
+            report.batch_failures += 1
+            report.note(f"batch {claim.batch_id}: {error}")
+            last = claim.attempts >= self.policy.max_attempts
+            retry_at = None if last else self.clock() + self.policy.delay(claim.attempts)
+            self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=retry_at, now=self.clock())
+
+    def _fan_out_upscale(self, claim: BatchClaim, report: RelayReport) -> None:
+        sid = claim.batch_id
+        dests = list(claim.destinations) if claim.destinations else self.destinations
+        self.plugins.destinations.resolve(dests)
+        result = self._retrieve(sid)
+        context = RelayContext(
+            source=UPSCALE,
+            batch_id=sid,
+            customer_id=result.account.automation_tool_customer_id,
+            campaign_id=result.campaign.automation_tool_campaign_id,
+            campaign_name=result.campaign.automation_tool_campaign_name,
+            message_types=tuple(result.message_types),
+            destinations=tuple(dests),
+        )
+        errors: list[PluginError] = []
+        pm = self.plugins
+        pm.dispatch("on_generation_complete", result, context, subject=f"batch {sid}", errors=errors)
+        leads = pm.transform_leads(_complete_messages(result), context, errors=errors)
+        report.messages += sum(1 for lead in leads for text in lead.messages.values() if text is not None)
+        pm.dispatch_many(
+            "on_message_fetched",
+            (
+                (
+                    GeneratedMessage(
+                        secure_request_id=sid,
+                        external_prospect_id=lead.external_prospect_id,
+                        message_type=kind,
+                        text=text,
+                    ),
+                    lead,
+                    context,
+                )
+                for lead in leads
+                for kind, text in lead.messages.items()
+                if text is not None
+            ),
+            subject=lambda args: f"message {args[0].message_type} of lead {args[0].external_prospect_id}",
+            errors=errors,
+        )
+        stored = self.ledger.fan_out(
+            claim,
+            self.owner,
+            context=orjson.dumps(context.to_json()).decode(),
+            items=_items(leads),
+            destinations=dests,
+            now=self.clock(),
+        )
+        self._record_hook_errors(errors, context, report)
+        if stored:
+            report.batches += 1
+            report.leads += len(leads)
+
+    def _fan_out_collect(self, claim: BatchClaim, report: RelayReport) -> None:
+        request_id = claim.batch_id
+        dests = list(claim.destinations) if claim.destinations else self.destinations
+        self.plugins.destinations.resolve(dests)
+        if self._collect_client is None:
+            source = self._collect
+            if source is None:
+                self._collect_client = CollectClient()
+            elif hasattr(source, "list_messages"):
+                self._collect_client = cast(CollectSource, source)
+            else:
+                self._collect_client = source()
+        messages = list(self._collect_client.list_messages(request_id))
+        context = RelayContext(source=COLLECT, batch_id=request_id, destinations=tuple(dests))
+        errors: list[PluginError] = []
+        self.plugins.dispatch_many(
+            "on_message_fetched",
+            ((message, None, context) for message in messages),
+            subject=lambda args: f"message {getattr(args[0], 'id', None)} of request {request_id}",
+            errors=errors,
+        )
+        items = [
+            (
+                str(getattr(m, "id", None) or f"message-{i}"),
+                orjson.dumps(encode_collect(m), default=str).decode(),
+            )
+            for i, m in enumerate(messages)
+        ]
+        stored = self.ledger.fan_out(
+            claim,
+            self.owner,
+            context=orjson.dumps(context.to_json()).decode(),
+            items=items,
+            destinations=dests,
+            now=self.clock(),
+        )
+        self._record_hook_errors(errors, context, report)
+        if stored:
+            report.batches += 1
+            report.messages += len(messages)
+
+    def _record_hook_errors(
+        self, errors: list[PluginError], context: RelayContext, report: RelayReport
+    ) -> None:
+        if not errors:
+            return
+        report.hook_errors += len(errors)
+        for error in errors[:3]:
+            report.note(str(error))
+        rows = [
+            HookErrorRow(
+                plugin=e.plugin,
+                hook=e.hook or "",
+                subject=e.subject,
+                error=e.error,
+                source=context.source,
+                batch_id=context.batch_id,
+            )
+            for e in errors
+        ]
+        self.ledger.record_hook_errors(rows, now=self.clock())
+
+
+def _complete_messages(result: RetrieveResult) -> list[Lead]:
+    """Each lead with every requested message type present (None where nothing was generated)."""
+    types = result.message_types
+    return [
+        lead
+        if all(t in lead.messages for t in types)
+        else attrs.evolve(lead, messages=result.messages_of(lead))
+        for lead in result.leads
+    ]
+
+
+def _items(leads: Sequence[Lead]) -> list[tuple[str, str]]:
+    """``(item_id, payload)`` per lead; a lead id seen twice gets a suffix, so neither is dropped."""
+    seen: dict[str, int] = {}
+    items = []
+    for lead in leads:
+        item_id = lead.external_prospect_id
+        count = seen.get(item_id, 0)
+        seen[item_id] = count + 1
+        if count:
+            item_id = f"{item_id}#{count + 1}"
+        items.append((item_id, orjson.dumps(unstructure_lead(lead), default=str).decode()))
+    return items

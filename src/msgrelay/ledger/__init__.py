@@ -1,0 +1,58 @@
+"""The ledger: every step of the relay is a row, and a worker claims rows atomically.
+
+Three parts, one SQLite file (``$MSGRELAY_HOME/ledger.sqlite3``, WAL mode, safe for several processes
+on one machine):
+
+* **submissions**: a generation request, keyed by (customer, campaign, lead ids, message types),
+  written *before* the POST, so a re-run returns the stored ``secure_request_id`` instead of paying
+  twice (`msgrelay.submissions`);
+* **batches** (the inbox): one row per completed generation to relay, deduplicated on its id and
+  written before the webhook is acknowledged; ``items`` holds each transformed lead once retrieved;
+* **outbox**: one row per (destination, item) with attempts, next attempt time, last error and a
+  dead-letter state.
+
+A claim is one ``BEGIN IMMEDIATE`` transaction that selects due rows and stamps them with the owner and
+a lease (``next_attempt_at`` doubles as the lease's end), so two workers never hold the same row. A row
+whose owner died (same host, process gone) is released at once by `Ledger.release_orphans`; on
+another host it is released when its lease ends.
+
+`Ledger` is the interface the relay uses (`msgrelay.ledger.base`); `SQLiteLedger` is the
+implementation, and the only place with SQL (`msgrelay.ledger.sqlite` and the modules it is built
+from). A PostgreSQL backend is a second implementation (``SELECT ... FOR UPDATE SKIP LOCKED``).
+"""
+
+__all__ = [
+    "CLAIMED",
+    "DEAD",
+    "DELIVERED",
+    "FANNED_OUT",
+    "LEDGER_FILE",
+    "PENDING",
+    "BatchClaim",
+    "DeliveryClaim",
+    "Failure",
+    "HookErrorRow",
+    "Ledger",
+    "SQLiteLedger",
+    "Submission",
+    "new_owner",
+    "owner_is_dead",
+    "owner_state",
+]
+
+from msgrelay.ledger.base import (
+    CLAIMED,
+    DEAD,
+    DELIVERED,
+    FANNED_OUT,
+    PENDING,
+    BatchClaim,
+    DeliveryClaim,
+    Failure,
+    HookErrorRow,
+    Ledger,
+    Submission,
+)
+from msgrelay.ledger.owners import new_owner, owner_is_dead, owner_state
+from msgrelay.ledger.sqlite import SQLiteLedger
+from msgrelay.ledger.sqlite_base import LEDGER_FILE

@@ -1,0 +1,165 @@
+"""What the relay, the receiver and `submit_once` need from a ledger: the `Ledger` interface and its rows.
+
+Nothing here knows about SQL. `msgrelay.ledger.sqlite.SQLiteLedger` is one implementation; a
+PostgreSQL backend would be a second one (``SELECT ... FOR UPDATE SKIP LOCKED`` for the claims).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = [
+    "CLAIMED",
+    "DEAD",
+    "DELIVERED",
+    "FANNED_OUT",
+    "PENDING",
+    "BatchClaim",
+    "DeliveryClaim",
+    "Failure",
+    "HookErrorRow",
+    "Ledger",
+    "Submission",
+]
+
+# Row states.
+PENDING = "pending"
+CLAIMED = "claimed"
+FANNED_OUT = "fanned_out"
+DELIVERED = "delivered"
+DEAD = "dead"
+
+
+@attrs.frozen(kw_only=True)
+class Submission:
+    """A generation request as recorded before it was sent.
+
+    ``secure_request_id`` is None while the POST is in flight, or when its outcome is unknown.
+    """
+
+    key: str
+    customer_id: str
+    campaign_id: str
+    lead_count: int
+    message_types: str
+    secure_request_id: str | None
+    owner: str
+    created_at: float
+    updated_at: float
+
+
+@attrs.frozen(kw_only=True)
+class BatchClaim:
+    """A batch (inbox row) claimed for retrieval and fan-out."""
+
+    source: str
+    batch_id: str
+    event: str | None
+    destinations: tuple[str, ...] | None
+    attempts: int
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryClaim:
+    """An outbox row claimed for delivery, with its item's stored payload and batch context."""
+
+    id: int
+    destination: str
+    source: str
+    batch_id: str
+    item_id: str
+    key: str
+    attempts: int
+    payload: str
+    context: str | None
+
+
+@attrs.frozen
+class Failure:
+    """A failed delivery: retry at ``next_attempt_at``, or dead-letter when it is None."""
+
+    id: int
+    error: str
+    next_attempt_at: float | None
+
+
+@attrs.frozen(kw_only=True)
+class HookErrorRow:
+    """A hook implementation that raised, as stored."""
+
+    plugin: str
+    hook: str
+    subject: str
+    error: str
+    source: str = ""
+    batch_id: str = ""
+
+
+class Ledger(Protocol):
+    """What the relay, the receiver and `submit_once` need from a ledger."""
+
+    def reserve_submission(
+        self,
+        key: str,
+        *,
+        customer_id: str,
+        campaign_id: str,
+        lead_count: int,
+        message_types: str,
+        owner: str,
+        now: float,
+    ) -> tuple[Submission, bool]: ...
+    def complete_submission(self, key: str, secure_request_id: str, *, now: float) -> None: ...
+    def release_submission(self, key: str) -> None: ...
+    def get_submission(self, key: str) -> Submission | None: ...
+
+    def record_event(
+        self, source: str, batch_id: str, *, event: str | None, destinations: Sequence[str] | None, now: float
+    ) -> bool: ...
+    def add_destinations(
+        self, source: str, batch_id: str, destinations: Sequence[str], *, now: float
+    ) -> int: ...
+    def reopen_batch(self, source: str, batch_id: str, *, now: float) -> bool: ...
+    def claim_batch(
+        self, owner: str, *, now: float, lease: float, source: str | None = None, batch_id: str | None = None
+    ) -> BatchClaim | None: ...
+    def fan_out(
+        self,
+        claim: BatchClaim,
+        owner: str,
+        *,
+        context: str,
+        items: Sequence[tuple[str, str]],
+        destinations: Sequence[str],
+        now: float,
+    ) -> bool: ...
+    def fail_batch(
+        self, claim: BatchClaim, owner: str, *, error: str, next_attempt_at: float | None, now: float
+    ) -> None: ...
+    def batch_state(self, source: str, batch_id: str) -> str | None: ...
+    def get_batch(self, source: str, batch_id: str) -> dict[str, Any] | None: ...
+
+    def claim_deliveries(
+        self,
+        owner: str,
+        *,
+        now: float,
+        lease: float,
+        limit: int,
+        source: str | None = None,
+        batch_id: str | None = None,
+    ) -> list[DeliveryClaim]: ...
+    def settle(
+        self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
+    ) -> None: ...
+    def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None: ...
+    def release_orphans(self, *, now: float) -> int: ...
+    def retry_dead(self, *, now: float, destination: str | None = None) -> tuple[int, int]: ...
+
+    def record_hook_errors(self, rows: Sequence[HookErrorRow], *, now: float) -> None: ...
+    def batch_counts(self, source: str, batch_id: str) -> dict[str, int]: ...
+    def status(self, *, dead_sample: int = 20) -> dict[str, Any]: ...
+    def close(self) -> None: ...

@@ -1,0 +1,89 @@
+"""The SQLite ledger's tables, and the migration that brings a file up to them.
+
+``PRAGMA user_version`` holds the schema version. Opening a file written by a newer msgrelay fails
+rather than guess at its tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "migrate"]
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    key TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    campaign_id TEXT NOT NULL,
+    lead_count INTEGER NOT NULL,
+    message_types TEXT NOT NULL,
+    secure_request_id TEXT,
+    owner TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    source TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    event TEXT,
+    destinations TEXT,
+    context TEXT,
+    received INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    owner TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (source, batch_id)
+);
+CREATE INDEX IF NOT EXISTS batches_due ON batches (next_attempt_at) WHERE state IN ('pending', 'claimed');
+CREATE TABLE IF NOT EXISTS items (
+    source TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (source, batch_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    source TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    owner TEXT,
+    delivered_at REAL,
+    -- One row per destination and item (dedup), and the index of a batch's rows
+    UNIQUE (source, batch_id, destination, item_id)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at) WHERE state IN ('pending', 'claimed');
+CREATE TABLE IF NOT EXISTS hook_errors (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    plugin TEXT NOT NULL,
+    hook TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    error TEXT NOT NULL,
+    source TEXT NOT NULL,
+    batch_id TEXT NOT NULL
+);
+"""
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Create what is missing of the schema, inside the caller's write transaction on ``path``."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"{path} was written by a newer msgrelay (schema {version})")
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -1,0 +1,106 @@
+"""`SQLiteLedger`: the ledger in one SQLite file.
+
+The file is ``$MSGRELAY_HOME/ledger.sqlite3`` in WAL mode, safe for several processes on one
+machine. The class is assembled from one part per group of tables (`msgrelay.ledger.sqlite_submissions`,
+`msgrelay.ledger.sqlite_inbox`, `msgrelay.ledger.sqlite_outbox`, all on `msgrelay.ledger.sqlite_base`)
+and adds the reports that span them. These modules are the only ones with SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from msgrelay.ledger.base import HookErrorRow
+from msgrelay.ledger.sqlite_inbox import SQLiteInbox
+from msgrelay.ledger.sqlite_outbox import SQLiteOutbox
+from msgrelay.ledger.sqlite_submissions import SQLiteSubmissions
+
+__all__ = ["SQLiteLedger"]
+
+
+class SQLiteLedger(SQLiteSubmissions, SQLiteInbox, SQLiteOutbox):
+    """The SQLite ledger.
+
+    Args:
+        path: the database file (default ``$MSGRELAY_HOME/ledger.sqlite3``); created with its folder.
+        busy_timeout: seconds to wait for another process's write lock before failing.
+        synchronous: SQLite's ``synchronous`` pragma. ``FULL`` (the default) makes every commit
+            durable across a power loss, not only a crash; writes are batched, so it costs little.
+    """
+
+    def __repr__(self) -> str:
+        return f"SQLiteLedger({str(self.path)!r})"
+
+    # --- reporting -------------------------------------------------------------------------------
+    def record_hook_errors(self, rows: Sequence[HookErrorRow], *, now: float) -> None:
+        """Store hook implementations that raised."""
+        if not rows:
+            return
+        with self._write() as c:
+            c.executemany(
+                "INSERT INTO hook_errors (at, plugin, hook, subject, error, source, batch_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(now, r.plugin, r.hook, r.subject, r.error, r.source, r.batch_id) for r in rows],
+            )
+
+    def batch_counts(self, source: str, batch_id: str) -> dict[str, int]:
+        """One batch's deliveries by state (``{"delivered": 40, "pending": 2}``)."""
+        rows = self._conn().execute(
+            "SELECT state, count(*) FROM outbox WHERE source = ? AND batch_id = ? GROUP BY state",
+            (source, batch_id),
+        )
+        return {str(state): int(count) for state, count in rows}
+
+    def status(self, *, dead_sample: int = 20) -> dict[str, Any]:
+        """Counts by state (batches; deliveries overall and by destination), dead letters, hook errors."""
+        conn = self._conn()
+        batches = dict(conn.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall())
+        by_dest: dict[str, dict[str, int]] = {}
+        totals: dict[str, int] = {}
+        for dest, state, count in conn.execute(
+            "SELECT destination, state, count(*) FROM outbox GROUP BY 1, 2"
+        ):
+            by_dest.setdefault(dest, {})[state] = count
+            totals[state] = totals.get(state, 0) + count
+        dead = [
+            {
+                "destination": r[0],
+                "source": r[1],
+                "batch_id": r[2],
+                "item_id": r[3],
+                "key": r[4],
+                "attempts": r[5],
+                "last_error": r[6],
+            }
+            for r in conn.execute(
+                "SELECT destination, source, batch_id, item_id, key, attempts, last_error FROM outbox"
+                " WHERE state = 'dead' ORDER BY id LIMIT ?",
+                (dead_sample,),
+            )
+        ]
+        dead_batches = [
+            {"source": r[0], "batch_id": r[1], "attempts": r[2], "last_error": r[3]}
+            for r in conn.execute(
+                "SELECT source, batch_id, attempts, last_error FROM batches WHERE state = 'dead'"
+                " ORDER BY updated_at LIMIT ?",
+                (dead_sample,),
+            )
+        ]
+        hook_errors = conn.execute("SELECT count(*) FROM hook_errors").fetchone()[0]
+        recent = [
+            {"plugin": r[0], "hook": r[1], "subject": r[2], "error": r[3], "batch_id": r[4]}
+            for r in conn.execute(
+                "SELECT plugin, hook, subject, error, batch_id FROM hook_errors ORDER BY id DESC LIMIT ?",
+                (dead_sample,),
+            )
+        ]
+        return {
+            "ledger": str(self.path),
+            "batches": batches,
+            "deliveries": totals,
+            "by_destination": by_dest,
+            "dead_batches": dead_batches,
+            "dead_letters": dead,
+            "hook_errors": {"count": hook_errors, "recent": recent},
+        }

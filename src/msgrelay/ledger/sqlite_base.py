@@ -1,0 +1,92 @@
+"""What every part of the SQLite ledger stands on: its file, per-thread connections, write transactions.
+
+`SQLiteLedger` is assembled from parts (`SQLiteSubmissions`, `SQLiteInbox`, `SQLiteOutbox`), each a
+subclass of `SQLiteBase`, so each part reads and writes through the same connection and transaction
+rules: one connection per thread in autocommit mode, and explicit ``BEGIN IMMEDIATE`` transactions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Self
+
+from msgrelay.config import msgrelay_home
+from msgrelay.ledger.schema import migrate
+
+__all__ = ["LEDGER_FILE", "SQLiteBase", "batch_filter"]
+
+LEDGER_FILE = "ledger.sqlite3"
+
+
+class SQLiteBase:
+    """The ledger's SQLite file and connections; the arguments are `SQLiteLedger`'s.
+
+    Opening migrates the file to the current schema (`msgrelay.ledger.schema`).
+    """
+
+    def __init__(
+        self, path: str | Path | None = None, *, busy_timeout: float = 30.0, synchronous: str = "FULL"
+    ) -> None:
+        self.path = Path(path) if path is not None else msgrelay_home() / LEDGER_FILE
+        self.busy_timeout = busy_timeout
+        self.synchronous = synchronous
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._write() as c:
+            migrate(c, self.path)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # One connection per thread; autocommit mode so transactions are explicit (BEGIN IMMEDIATE).
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taking the write lock up front so it cannot deadlock half way."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every connection this object opened (from any thread)."""
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def batch_filter(source: str | None, batch_id: str | None, *, table: str = "") -> tuple[str, tuple[str, ...]]:
+    """The ``AND ...`` clause and arguments that limit a query to one source and batch, if given."""
+    where, args = "", tuple[str, ...]()
+    if source is not None:
+        where, args = f" AND {table}source = ?", (source,)
+    if batch_id is not None:
+        where, args = where + f" AND {table}batch_id = ?", (*args, batch_id)
+    return where, args

@@ -1,0 +1,161 @@
+"""The SQLite ledger's outbox: one row per (destination, item), claimed, delivered, retried or dead.
+
+A claim takes due rows (earliest first) in one ``BEGIN IMMEDIATE`` transaction and stamps them with
+the owner and a lease, so two workers never hold the same row. A row whose owner died (same host,
+process gone) is released at once by `release_orphans`; on another host when its lease ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from msgrelay.ledger.base import DEAD, PENDING, DeliveryClaim, Failure
+from msgrelay.ledger.owners import owner_is_dead
+from msgrelay.ledger.sqlite_base import SQLiteBase, batch_filter
+
+__all__ = ["SQLiteOutbox"]
+
+
+class SQLiteOutbox(SQLiteBase):
+    """The ``outbox`` table, and the sweeps over both tables: the delivery methods of `Ledger`."""
+
+    def claim_deliveries(
+        self,
+        owner: str,
+        *,
+        now: float,
+        lease: float,
+        limit: int,
+        source: str | None = None,
+        batch_id: str | None = None,
+    ) -> list[DeliveryClaim]:
+        """Claim up to ``limit`` due outbox rows (earliest due first), with their payloads and contexts."""
+        # "+column" keeps SQLite on the due index (in ORDER BY order) rather than the batch's unique index.
+        where, args = batch_filter(source, batch_id, table="+")
+        with self._write() as c:
+            # Ids first, from the outbox alone: joining the payloads before the LIMIT would read them all.
+            ids = [
+                row[0]
+                for row in c.execute(
+                    "SELECT id FROM outbox WHERE state IN ('pending', 'claimed')"
+                    # In the due index's own order, so the LIMIT stops the scan early.
+                    f" AND next_attempt_at <= ?{where} ORDER BY next_attempt_at, id LIMIT ?",
+                    (now, *args, limit),
+                )
+            ]
+            c.execute(
+                "UPDATE outbox SET state = 'claimed', owner = ?, attempts = attempts + 1, next_attempt_at = ?"
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (owner, now + lease, orjson.dumps(ids).decode()),
+            )
+        if not ids:
+            return []
+        # Read after the commit: the rows are ours now, and the write lock is free for other workers.
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT o.id, o.destination, o.source, o.batch_id, o.item_id, o.key, o.attempts,"
+                " i.payload, b.context FROM outbox o"
+                " JOIN items i ON i.source = o.source AND i.batch_id = o.batch_id AND i.item_id = o.item_id"
+                " JOIN batches b ON b.source = o.source AND b.batch_id = o.batch_id"
+                " WHERE o.id IN (SELECT value FROM json_each(?)) ORDER BY o.id",
+                (orjson.dumps(ids).decode(),),
+            )
+            .fetchall()
+        )
+        return [
+            DeliveryClaim(
+                id=r[0],
+                destination=r[1],
+                source=r[2],
+                batch_id=r[3],
+                item_id=r[4],
+                key=r[5],
+                attempts=r[6],
+                payload=r[7],
+                context=r[8],
+            )
+            for r in rows
+        ]
+
+    def settle(self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float) -> None:
+        """Record the outcome of claimed deliveries, in one transaction."""
+        with self._write() as c:
+            c.execute(
+                "UPDATE outbox SET state = 'delivered', delivered_at = ?, owner = NULL, last_error = NULL"
+                " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'claimed'",
+                (now, orjson.dumps(list(delivered)).decode()),
+            )
+            c.executemany(
+                "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, owner = NULL"
+                " WHERE id = ? AND state = 'claimed' AND owner = ?",
+                [
+                    (
+                        PENDING if f.next_attempt_at is not None else DEAD,
+                        f.next_attempt_at or now,
+                        f.error,
+                        f.id,
+                        owner,
+                    )
+                    for f in failed
+                ],
+            )
+
+    def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None:
+        """When the earliest pending or claimed batch or delivery is next due, or None when none is."""
+        times = []
+        for table in ("batches", "outbox"):
+            where, args = batch_filter(source, batch_id)
+            row = (
+                self._conn()
+                .execute(
+                    f"SELECT min(next_attempt_at) FROM {table} WHERE state IN ('pending', 'claimed'){where}",
+                    args,
+                )
+                .fetchone()
+            )
+            if row[0] is not None:
+                times.append(float(row[0]))
+        return min(times) if times else None
+
+    def release_orphans(self, *, now: float) -> int:
+        """Give back the claims of dead workers on this host at once; returns the rows released."""
+        conn = self._conn()
+        owners = {
+            row[0]
+            for table in ("batches", "outbox")
+            for row in conn.execute(f"SELECT DISTINCT owner FROM {table} WHERE state = 'claimed'")
+            if row[0]
+        }
+        dead = [o for o in owners if owner_is_dead(o)]
+        if not dead:
+            return 0
+        with self._write() as c:
+            before = c.total_changes
+            for table in ("batches", "outbox"):
+                c.executemany(
+                    f"UPDATE {table} SET state = 'pending', next_attempt_at = ?, owner = NULL"
+                    " WHERE owner = ? AND state = 'claimed'",
+                    [(now, o) for o in dead],
+                )
+            return c.total_changes - before
+
+    def retry_dead(self, *, now: float, destination: str | None = None) -> tuple[int, int]:
+        """Re-drive dead-lettered batches and deliveries; returns (batches, deliveries) revived."""
+        with self._write() as c:
+            batches = 0
+            if destination is None:
+                batches = c.execute(
+                    "UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = ?"
+                    " WHERE state = 'dead'",
+                    (now,),
+                ).rowcount
+            where, args = (" AND destination = ?", (destination,)) if destination else ("", ())
+            deliveries = c.execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?"
+                f" WHERE state = 'dead'{where}",
+                (now, *args),
+            ).rowcount
+        return batches, deliveries

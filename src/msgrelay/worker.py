@@ -1,0 +1,90 @@
+"""`RelayWorker`: runs the relay in the background for the webhook receiver.
+
+The receiver answers the vendor as soon as an event is stored and hands the batch to this worker,
+which relays it on its own thread. Anything the worker does not finish (a crash, a failure) stays in
+the ledger and is picked up by its next sweep.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+__all__ = ["RelayWorker"]
+
+# The receiver's logger, named as when the worker lived in `msgrelay.receiver`, so logging
+# configurations that name it still apply.
+logger = logging.getLogger("msgrelay.receiver")
+
+
+class RelayWorker:
+    """Processes stored events in the background: one thread, a queue, and a periodic sweep.
+
+    The sweep (`Relay.run_pending`) runs at start and whenever the queue has been idle for
+    ``sweep_interval`` seconds, so retries come due and work a crash left behind is resumed.
+
+    Args:
+        relay_factory: makes the `msgrelay.relay.Relay` this worker uses (in its own thread).
+        sweep_interval: seconds of idleness between sweeps.
+    """
+
+    def __init__(self, relay_factory: Callable[[], Any], *, sweep_interval: float = 5.0) -> None:
+        self.relay_factory = relay_factory
+        self.sweep_interval = sweep_interval
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, source: str, batch_id: str) -> None:
+        """Queue a batch (never blocks)."""
+        self._queue.put((source, batch_id))
+
+    def start(self) -> RelayWorker:
+        """Start the thread; returns self."""
+        self._thread = threading.Thread(target=self._run, name="msgrelay-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current batch and stop."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> RelayWorker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        relay = self.relay_factory()
+        try:
+            self._safely(relay.run_pending)
+            while True:
+                try:
+                    item = self._queue.get(timeout=self.sweep_interval)
+                except queue.Empty:
+                    self._safely(relay.run_pending)
+                    continue
+                if item is None:
+                    return
+                self._safely(functools.partial(relay.process, *item))
+        finally:
+            relay.close()
+
+    @staticmethod
+    def _safely(step: Callable[[], Any]) -> None:
+        try:
+            report = step()
+            if report is not None and (report.errors or report.delivered):
+                logger.info("relay: %s", orjson.dumps(report.to_json()).decode())
+        except Exception:
+            # The ledger keeps the work; the next sweep picks it up.
+            logger.exception("relay step failed; it will be retried")
