@@ -10,6 +10,7 @@ how to force a resend. It never resends silently.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ __all__ = ["SubmissionInDoubtError", "record_submission", "submission_key", "sub
 
 #: Bumped if the key's recipe ever changes, so old and new keys never collide.
 _KEY_VERSION = 1
+
+logger = logging.getLogger("msgrelay.submissions")
 
 
 class GenerationClient(Protocol):
@@ -131,6 +134,10 @@ def submit_once(
     row, created = reserve()
     if not created:
         if row.secure_request_id and not force:
+            logger.info(
+                "this submission was sent before as %s; returning that id instead of paying twice",
+                row.secure_request_id,
+            )
             return GenerationTicket(secure_request_id=row.secure_request_id)
         if not force:
             raise SubmissionInDoubtError(row, in_flight=owner_state(row.owner) == "alive")
