@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from msgrelay._sqlite import connect, write_transaction
 from msgrelay.config import msgrelay_home
 from msgrelay.delivery import Delivery
 from msgrelay.hookspecs import hookimpl
@@ -97,23 +98,15 @@ class Store:
         conns: dict[Path, sqlite3.Connection] = self._local.__dict__.setdefault("conns", {})
         conn = conns.get(path)
         if conn is None:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a delivery the ledger records as made must survive a power loss too.
-            conn.execute("PRAGMA synchronous=FULL")
+            # synchronous=FULL: a delivery the ledger records as made must survive a power loss too.
+            conn = connect(path, synchronous="FULL")
             conn.executescript(_SCHEMA)
             conns[path] = conn
         if not write:
             yield conn
             return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close this thread's connections."""

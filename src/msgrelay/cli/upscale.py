@@ -71,20 +71,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="send even though the same submission was recorded before with an unknown outcome "
         "(check 'msgrelay upscale credits' first: it may have been charged)",
     )
-    generate.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULT_WAIT,
-        metavar="S",
-        help=f"with --wait, give up after S seconds (default {DEFAULT_WAIT:g})",
-    )
-    generate.add_argument(
-        "--poll-interval",
-        type=positive_float,
-        default=2.0,
-        metavar="S",
-        help="with --wait, the first polling interval; it grows to 30 s (default 2)",
-    )
+    add_wait_options(generate, prefix="with --wait, ")
     generate.set_defaults(handler=cmd_generate)
 
     retrieve = sub.add_parser(
@@ -103,20 +90,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "a progress bar on stderr when it is a terminal.",
     )
     wait.add_argument("secure_request_id", metavar="ID")
-    wait.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULT_WAIT,
-        metavar="S",
-        help=f"give up after S seconds (default {DEFAULT_WAIT:g})",
-    )
-    wait.add_argument(
-        "--poll-interval",
-        type=positive_float,
-        default=2.0,
-        metavar="S",
-        help="the first polling interval; it grows to 30 s (default 2)",
-    )
+    add_wait_options(wait)
     wait.set_defaults(handler=cmd_wait)
 
     credits = sub.add_parser(
@@ -153,6 +127,24 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="true: the sequence starts with a connection request",
     )
     sequences.set_defaults(handler=cmd_sequences)
+
+
+def add_wait_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
+    """``--timeout`` and ``--poll-interval`` for commands that wait for a batch to complete."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_WAIT,
+        metavar="S",
+        help=f"{prefix}give up after S seconds (default {DEFAULT_WAIT:g})",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=positive_float,
+        default=2.0,
+        metavar="S",
+        help=f"{prefix}the first polling interval; it grows to 30 s (default 2)",
+    )
 
 
 def client_from(args: argparse.Namespace) -> UpscaleClient:

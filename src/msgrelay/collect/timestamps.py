@@ -79,9 +79,8 @@ def format_timestamp(value: datetime) -> str:
     """
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"a naive datetime names no instant: {value.isoformat()}; give it tzinfo=UTC")
-    utc = value.astimezone(UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     micro = utc.microsecond
-    if micro:
-        text += f".{micro // 1000:03d}" if micro % 1000 == 0 else f".{micro:06d}"
-    return text + "Z"
+    spec = "seconds" if not micro else "milliseconds" if micro % 1000 == 0 else "microseconds"
+    # isoformat is several times faster than strftime, which matters across a long message list.
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
+from msgrelay._sqlite import connect, write_transaction
 from msgrelay.config import msgrelay_home
 from msgrelay.ledger.schema import migrate
 
@@ -37,19 +38,13 @@ class SQLiteBase:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with self._write() as c:
             migrate(c, self.path)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            # One connection per thread; autocommit mode so transactions are explicit (BEGIN IMMEDIATE).
-            conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn = connect(self.path, busy_timeout=self.busy_timeout, synchronous=self.synchronous)
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -57,15 +52,9 @@ class SQLiteBase:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the write lock up front so it cannot deadlock half way."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        """One write transaction on this thread's connection (`msgrelay._sqlite.write_transaction`)."""
+        with write_transaction(self._conn()) as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close every connection this object opened (from any thread)."""

@@ -26,12 +26,11 @@ from msgrelay.errors import (
     ApiError,
     BadRequestError,
     ClientError,
-    ConfigurationError,
     MsgrelayError,
     RetryableApiError,
-    TransportError,
     ValidationError,
 )
+from msgrelay.failures import is_permanent
 
 __all__ = [
     "EndpointGoneError",
@@ -68,14 +67,17 @@ class NotSentError(MsgrelayError):
         self.cause = cause
         super().__init__(f"not sent, an earlier delivery to this endpoint failed: {cause}")
 
+    @property
+    def retryable(self) -> bool:
+        """As retryable as the failure that stopped the batch (the relay reads this)."""
+        return is_retryable(self.cause)
+
 
 def is_retryable(exc: BaseException) -> bool:
-    """Whether sending the same delivery again later can succeed."""
+    """Whether sending the same delivery again later can succeed (msgrelay's relay rule, `is_permanent`)."""
     if isinstance(exc, NotSentError):
         return is_retryable(exc.cause)
-    if isinstance(exc, ConfigurationError | ValidationError | ClientError):
-        return False
-    return isinstance(exc, RetryableApiError | TransportError)
+    return not is_permanent(exc)
 
 
 def ends_batch(exc: BaseException) -> bool:
