@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -12,6 +13,7 @@ import requests
 import urllib3
 
 from msgrelay import errors
+from msgrelay._server import BackgroundServer
 from msgrelay.http import Transport, map_request_exception, redact_url, user_agent
 from msgrelay.retry import NO_RETRIES, RetryPolicy, parse_retry_after
 from msgrelay.sandbox import Fault, Sandbox
@@ -319,3 +321,57 @@ def test_transport_close_leaves_a_borrowed_session_open(sandbox: Sandbox) -> Non
     transport.close()
     assert session.adapters  # still usable
     session.close()
+
+
+def test_a_redirect_is_not_followed_and_the_key_stays_home(sandbox: Sandbox) -> None:
+    """A 3xx raises RedirectError; the host it points to never sees the request (or the Api-Key)."""
+    seen: list[str] = []
+
+    def elsewhere(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        seen.append(str(environ.get("HTTP_API_KEY")))
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    with BackgroundServer(elsewhere, host="localhost") as other:
+        target = f"{other.url}/steal?token=abcdef0123456789"
+        sandbox.inject(Fault("GET", CREDITS, status=302, headers={"Location": target}))
+        with client_for(sandbox) as client, pytest.raises(errors.RedirectError) as caught:
+            client.check_credits()
+    assert seen == []
+    assert caught.value.status == 302
+    assert "token=REDACTED" in str(caught.value)
+    assert "abcdef0123456789" not in str(caught.value)
+
+
+def test_an_error_keeps_its_response_without_the_credential(sandbox: Sandbox) -> None:
+    """``error.response`` is kept for callers, with the request's key blanked (error trackers record it)."""
+    client = UpscaleClient("sk-live-0123456789abcdef", sandbox.upscale_url)
+    with client, pytest.raises(errors.AuthenticationError) as caught:
+        client.check_credits()
+    response = caught.value.response
+    assert response is not None
+    assert response.request.headers["Api-Key"] == "REDACTED"
+
+
+def test_a_tls_failure_may_have_followed_a_processed_request() -> None:
+    """urllib3 raises SSLError mid-answer too, so a POST that failed on TLS is never resent."""
+    mapped = map_request_exception(
+        requests.exceptions.SSLError("bad record mac"), method="POST", url="https://x"
+    )
+    assert isinstance(mapped, errors.TransportError)
+    assert mapped.may_have_reached_server is True
+
+
+def test_a_malformed_base_url_is_not_retried() -> None:
+    """A URL requests cannot parse is a configuration error, raised at once."""
+    sleep = SleepRecorder()
+    client = UpscaleClient("key-123456", "http://127.0.0.1:99999/api", sleep=sleep)
+    with client, pytest.raises(errors.ConfigurationError):
+        client.check_credits()
+    assert sleep.waits == []
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_retry_after_is_ignored(value: str) -> None:
+    """A Retry-After of nan or inf is no wait at all: backoff applies instead."""
+    assert parse_retry_after(value) is None

@@ -166,7 +166,8 @@ def register_open_class(
                 if key in out and out[key] is None:
                     del out[key]
         if obj.extra:
-            out.update(obj.extra)
+            # Declared fields win: an unknown key can never replace a validated one.
+            out = {**obj.extra, **out}
         return out
 
     conv.register_structure_hook(cls, structure)

@@ -6,6 +6,7 @@ Branches follow what the caller does next::
     ├── ConfigurationError          fix the setup (missing key, bad base URL); never retried
     ├── ValidationError             fix the input; raised before any request is sent
     ├── ApiError                    the vendor answered with an error status
+    │   ├── RedirectError           3xx: not followed (the key would go along); check the base URL
     │   ├── ClientError             4xx: resending the same request will not help
     │   │   ├── BadRequestError         400 / 422: the vendor rejected the input (`.paths`)
     │   │   ├── AuthenticationError     401
@@ -48,6 +49,7 @@ __all__ = [
     "PermissionDeniedError",
     "Problem",
     "RateLimitedError",
+    "RedirectError",
     "ResponseDecodeError",
     "RetryableApiError",
     "ServerError",
@@ -128,6 +130,12 @@ class ApiError(MsgrelayError):
         super().__init__(f"{status} {self.reason} from {method} {url}{detail}")
 
     reason = "error"
+
+
+class RedirectError(ApiError):
+    """3xx: the API pointed elsewhere. Not followed, since the key would go along: check the base URL."""
+
+    reason = "unexpected redirect"
 
 
 class ClientError(ApiError):

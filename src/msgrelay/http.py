@@ -115,10 +115,26 @@ def error_for_response(
     response: requests.Response, *, method: str, url: str, secrets: Iterable[str] = ()
 ) -> errors.ApiError:
     """The `ApiError` subclass for an error status, carrying the vendor's message."""
+    _scrub_credentials(response)
     status = response.status_code
     cls = _STATUS_ERRORS.get(status)
     if cls is None:
-        cls = errors.ServerError if status >= 500 else errors.ClientError
+        cls = (
+            errors.ServerError
+            if status >= 500
+            else errors.ClientError
+            if status >= 400
+            else errors.RedirectError
+        )
+    if cls is errors.RedirectError:
+        location = redact_url(response.headers.get("Location", "")) or "nowhere"
+        return errors.RedirectError(
+            status=status,
+            method=method,
+            url=url,
+            vendor_message=f"redirects to {location}",
+            response=response,
+        )
     error = cls(
         status=status,
         method=method,
@@ -131,12 +147,27 @@ def error_for_response(
     return error
 
 
+#: Request headers that carry a credential; blanked on any response an error keeps.
+CREDENTIAL_HEADERS = ("Authorization", "Api-Key", "X-Api-Key", "Cookie", "Proxy-Authorization")
+
+
+def _scrub_credentials(response: requests.Response) -> None:
+    """Blank the credentials of the request a response keeps, so an error tracker that records the
+    exception's ``.response`` never stores a key."""
+    headers = response.request.headers
+    for name in CREDENTIAL_HEADERS:
+        if name in headers:
+            headers[name] = REDACTED
+
+
 def _never_connected(exc: requests.RequestException) -> bool:
     """True when the failure happened before any byte of the request could reach the server."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
     if isinstance(exc, requests.exceptions.SSLError):
-        return True
+        # urllib3 raises SSLError for a broken handshake and for a TLS failure while reading the
+        # answer alike; the second may follow a processed request, so assume the worst.
+        return False
     reason: object = exc.args[0] if exc.args else None
     if isinstance(reason, urllib3.exceptions.MaxRetryError):
         reason = reason.reason
@@ -228,7 +259,8 @@ class Transport:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Send a request with retries; return the 1xx-3xx response or raise a `MsgrelayError`."""
+        """Send a request with retries; return the 2xx answer or raise a `MsgrelayError` (3xx included:
+        a redirect is never followed, since the credential would travel with it)."""
         method = method.upper()
         url = self.url(path)
         send_headers = dict(headers or {})
@@ -249,14 +281,21 @@ class Transport:
                     data=data,
                     headers=send_headers,
                     timeout=(self.timeout.connect, self.timeout.read),
+                    # A redirect would carry the Api-Key header to wherever it points (requests
+                    # strips only Authorization), and would turn a POST into a GET: never follow one.
+                    allow_redirects=False,
                 )
             except requests.RequestException as exc:
                 error = map_request_exception(exc, method=method, url=safe_url)
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s failed after %.1f ms: %s", method, safe_url, elapsed_ms, error)
                 reached = getattr(error, "may_have_reached_server", True)
-                wait = self.retry.delay_after_failure(
-                    method=method, attempt=attempt, may_have_reached_server=reached
+                wait = (
+                    None  # a wrong URL stays wrong
+                    if isinstance(error, errors.ConfigurationError)
+                    else self.retry.delay_after_failure(
+                        method=method, attempt=attempt, may_have_reached_server=reached
+                    )
                 )
                 if wait is None:
                     raise error from None
@@ -273,8 +312,10 @@ class Transport:
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.debug("%s %s -> %d in %.1f ms", method, safe_url, response.status_code, elapsed_ms)
-            if response.status_code < 400:
+            if response.status_code < 300:
                 return response
+            if response.status_code < 400:
+                raise error_for_response(response, method=method, url=safe_url, secrets=self._secrets)
             wait = self.retry.delay_after_status(
                 method=method,
                 attempt=attempt,

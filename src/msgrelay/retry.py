@@ -7,6 +7,7 @@ attempt and gets back the seconds to sleep, or None for "stop and raise".
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Callable
@@ -85,9 +86,12 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "nan" and "inf" parse as floats; neither is a wait anyone can honour.
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

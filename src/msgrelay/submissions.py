@@ -21,6 +21,7 @@ import orjson
 from msgrelay import errors
 from msgrelay.ledger import Ledger, SQLiteLedger, Submission, new_owner, owner_state
 from msgrelay.upscale.models import GenerationRequest, GenerationTicket
+from msgrelay.upscale.validation import validate_generation_request
 
 __all__ = ["SubmissionInDoubtError", "record_submission", "submission_key", "submit_once"]
 
@@ -116,6 +117,7 @@ def submit_once(
         Whatever ``client.request_generation`` raises; the reservation is kept unless the request
         certainly did not reach Upscale.
     """
+    validate_generation_request(request)  # a bad request is refused, never answered from the ledger
     ledger = ledger if ledger is not None else SQLiteLedger()
     key = submission_key(request)
     owner = new_owner()

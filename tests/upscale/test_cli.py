@@ -290,3 +290,22 @@ def test_demo_renders_for_a_person_on_a_terminal() -> None:
     assert "  hiring_activity       (not generated: null from the vendor)" in text
     assert text.rstrip().endswith("Export: msgrelay relay --export csv")
     assert "2 leads, 2 of 3 messages generated, 2 delivered, 0 failed." in text
+
+
+def test_verbose_logging_keeps_urllib3_from_printing_raw_urls() -> None:
+    """-vv turns msgrelay's (redacted) DEBUG lines on, but not urllib3's raw paths and queries."""
+    import logging
+
+    from msgrelay.cli import _configure_logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        _configure_logging(2)
+        assert logging.getLogger("msgrelay.http").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.DEBUG)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logging.getLogger("urllib3").setLevel(logging.NOTSET)
+        logging.getLogger("msgrelay").setLevel(logging.NOTSET)

@@ -227,3 +227,50 @@ def test_a_csv_file_without_the_required_columns_is_refused(tmp_path: Path) -> N
     with pytest.raises(errors.ValidationError) as caught:
         read_leads(source)
     assert len(caught.value.problems) == 4
+
+
+def test_extra_may_not_shadow_a_declared_field() -> None:
+    """A key in ``extra`` that names a field would bypass its checks: refused, by wire path."""
+    leads = [lead(0), lead(1, extra={"first_name": "", "job_title": "CTO"})]
+    problems = check_generation_request(
+        valid_request(lead_data=leads, extra={"proposition_company_url": "x"})
+    )
+    assert [p.path for p in problems] == ["proposition_company_url", "lead_data[1].first_name"]
+    assert all("given twice" in p.message for p in problems)
+
+
+def test_a_bad_url_is_named_without_its_token() -> None:
+    """The echoed value of a wrong URL keeps its secret query values out of the message."""
+    problems = check_generation_request(
+        valid_request(completion_notification_url="ftp://hooks.example.net/u?token=WEBHOOKSECRET123456")
+    )
+    assert [p.path for p in problems] == ["completion_notification_url"]
+    assert "WEBHOOKSECRET123456" not in problems[0].message
+    assert "token=REDACTED" in problems[0].message
+
+
+def test_a_declared_field_wins_over_extra_on_the_wire() -> None:
+    """Even unvalidated, an encoded request never lets ``extra`` replace a declared field."""
+    from msgrelay.upscale import convert
+
+    wire = convert.unstructure(lead(0, extra={"first_name": "Mallory"}))
+    assert wire["first_name"] == "Person0"
+
+
+def test_submit_once_refuses_a_bad_request_before_looking_in_the_ledger(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A corrected-but-still-wrong re-run is refused; the earlier id is not handed back for it."""
+    from msgrelay.ledger import SQLiteLedger
+    from msgrelay.submissions import submit_once
+
+    with (
+        UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url) as client,
+        SQLiteLedger(tmp_path / "ledger.sqlite3") as ledger,
+    ):
+        first = submit_once(client, valid_request(), ledger=ledger)
+        again = submit_once(client, valid_request(), ledger=ledger)
+        assert again.secure_request_id == first.secure_request_id
+        with pytest.raises(errors.ValidationError, match="proposition_company_url"):
+            submit_once(client, valid_request(proposition_company_url="ftp://x.example"), ledger=ledger)
+    assert sandbox.upscale.generation_posts == 1

@@ -40,6 +40,7 @@ from msgrelay.errors import (
     ValidationError,
 )
 from msgrelay.errors import TimeoutError as RelayTimeoutError
+from msgrelay.failures import server_wait
 from msgrelay.http import Timeout
 
 HEADER_VALUE = "key-0f3e9d8c7b6a"
@@ -299,3 +300,15 @@ def test_a_batch_stops_at_an_endpoint_failure(
     assert list(failures) == keys[:1]
     assert isinstance(failures[keys[0]], BadRequestError)
     assert [e["data"]["external_prospect_id"] for e in receiver.events] == ["crm-2", "crm-3"]
+
+
+def test_a_row_not_sent_after_a_429_waits_as_long_as_the_endpoint_asked() -> None:
+    """`NotSentError` carries its cause's Retry-After, so the relay does not hammer a limited endpoint."""
+    limited = RateLimitedError(
+        status=429, method="POST", url="https://hooks.example/x", vendor_message="slow"
+    )
+    limited.retry_after = 600.0
+    not_sent = NotSentError(limited)
+    assert not_sent.retry_after == 600.0
+    assert server_wait(not_sent) == 600.0
+    assert not_sent.retryable is True

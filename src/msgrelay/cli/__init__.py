@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if verbosity == 0:
+        return  # leave a host's logging as it is
+    logging.getLogger("msgrelay").setLevel(level)
+    # urllib3's DEBUG lines print raw paths and queries, and a capability URL (a notify token, a
+    # Zapier hook path) is a credential; msgrelay.http logs the same requests with secrets redacted.
+    logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -135,7 +135,11 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 def _connection_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
     # On the group and on each command: SUPPRESS keeps a command's unset option from hiding the group's.
-    parser.add_argument("--api-key", default=default, help="API key (default: $COLLECT_API_KEY)")
+    parser.add_argument(
+        "--api-key",
+        default=default,
+        help="API key (default: $COLLECT_API_KEY; prefer the variable: others can read a command line)",
+    )
     parser.add_argument(
         "--base-url", default=default, help="API root (default: $COLLECT_BASE_URL, else the vendor's)"
     )

@@ -25,7 +25,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         description="Call the Upscale Outreach API. Key and base URL come from --api-key/--base-url or "
         "UPSCALE_API_KEY/UPSCALE_BASE_URL.",
     )
-    group.add_argument("--api-key", help="API key (default: $UPSCALE_API_KEY)")
+    group.add_argument(
+        "--api-key",
+        help="API key (default: $UPSCALE_API_KEY; prefer the variable: others can read a command line)",
+    )
     group.add_argument("--base-url", help="API root (default: $UPSCALE_BASE_URL, else the vendor's)")
     group.add_argument(
         "--http-timeout",

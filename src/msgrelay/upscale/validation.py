@@ -8,11 +8,14 @@ The client calls it before sending, so a bad request never leaves the process.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
+
 from msgrelay.errors import Problem, ValidationError
+from msgrelay.http import redact_url
 from msgrelay.upscale.models import HIRING_ACTIVITY, SHARE_MATERIAL, GenerationRequest, LeadInput
 
 #: The vendor's own wording (contract §5), so local and remote errors read alike.
@@ -30,6 +33,8 @@ _REQUIRED_TOP_LEVEL = (
     "proposition_company_url",
 )
 _URL_TOP_LEVEL = ("completion_notification_url", "proposition_company_url", "material_link")
+_TOP_LEVEL_FIELDS = tuple(a.name for a in attrs.fields(GenerationRequest) if a.name != "extra")
+_LEAD_FIELDS = tuple(a.name for a in attrs.fields(LeadInput) if a.name != "extra")
 _REQUIRED_LEAD = ("external_prospect_id", "linkedin", "first_name", "lead_company")
 _URL_LEAD = ("linkedin", "lead_specified_url", "lead_company_website_url")
 
@@ -57,7 +62,7 @@ def _required_and_urls(
     for name in urls:
         value = getattr(obj, name)
         if not is_blank(value) and not is_http_url(value):
-            yield Problem(f"{prefix}{name}", f"{NOT_HTTP_URL}, got {value!r}")
+            yield Problem(f"{prefix}{name}", f"{NOT_HTTP_URL}, got {redact_url(value)!r}")
 
 
 def _sequence_problems(request: GenerationRequest) -> Iterator[Problem]:
@@ -85,13 +90,19 @@ def _sequence_problems(request: GenerationRequest) -> Iterator[Problem]:
         yield Problem("hiring_location", f"is required when message_sequence includes {HIRING_ACTIVITY}")
 
 
-def _lead_problems(leads: tuple[LeadInput, ...]) -> Iterator[Problem]:
+def _shadowed(extra: dict[str, object], declared: tuple[str, ...], prefix: str = "") -> Iterator[Problem]:
+    for name in sorted(extra.keys() & set(declared)):
+        yield Problem(f"{prefix}{name}", "given twice: as a field and in extra; set the field only")
+
+
+def _lead_problems(leads: Sequence[LeadInput]) -> Iterator[Problem]:
     if not leads:
         yield Problem("lead_data", "must contain at least one lead")
         return
     seen: dict[str, int] = {}
     for index, lead in enumerate(leads):
         prefix = f"lead_data[{index}]."
+        yield from _shadowed(lead.extra, _LEAD_FIELDS, prefix)
         yield from _required_and_urls(lead, _REQUIRED_LEAD, _URL_LEAD, prefix)
         prospect = lead.external_prospect_id
         if not is_blank(prospect):
@@ -107,7 +118,8 @@ def _lead_problems(leads: tuple[LeadInput, ...]) -> Iterator[Problem]:
 
 def check_generation_request(request: GenerationRequest) -> list[Problem]:
     """Every problem with ``request``, in wire order; empty when it is valid."""
-    problems = list(_required_and_urls(request, _REQUIRED_TOP_LEVEL, _URL_TOP_LEVEL))
+    problems = list(_shadowed(request.extra, _TOP_LEVEL_FIELDS))
+    problems.extend(_required_and_urls(request, _REQUIRED_TOP_LEVEL, _URL_TOP_LEVEL))
     problems.extend(_sequence_problems(request))
     problems.extend(_lead_problems(request.lead_data))
     return problems

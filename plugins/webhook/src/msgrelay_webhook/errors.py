@@ -68,6 +68,11 @@ class NotSentError(MsgrelayError):
         super().__init__(f"not sent, an earlier delivery to this endpoint failed: {cause}")
 
     @property
+    def retry_after(self) -> float | None:
+        """The wait the endpoint asked for when it refused the earlier delivery (a 429)."""
+        return getattr(self.cause, "retry_after", None)
+
+    @property
     def retryable(self) -> bool:
         """As retryable as the failure that stopped the batch (the relay reads this)."""
         return is_retryable(self.cause)
