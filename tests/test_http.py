@@ -375,3 +375,31 @@ def test_a_malformed_base_url_is_not_retried() -> None:
 def test_a_non_finite_retry_after_is_ignored(value: str) -> None:
     """A Retry-After of nan or inf is no wait at all: backoff applies instead."""
     assert parse_retry_after(value) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "where"),
+    [
+        (
+            CREDITS,
+            {"message_allowance": "many", "credits_used": 1, "remaining_credits": 2},
+            "message_allowance",
+        ),
+        (CREDITS, ["not", "an", "object"], ""),
+        ("/sequences/get_sequences", {"sequences": "none"}, "sequences"),
+        (
+            "/sequences/get_sequences",
+            [{"name": "x", "steps": [{"step": "one"}]}],
+            "sequences[0].steps[0].step",
+        ),
+    ],
+)
+def test_a_2xx_body_that_breaks_the_contract_is_a_decode_error_naming_where(
+    sandbox: Sandbox, path: str, body: object, where: str
+) -> None:
+    """The vendor's own answers are validated too; the error names the wire path."""
+    sandbox.inject(Fault("GET", path, status=200, body=body))
+    with client_for(sandbox) as client, pytest.raises(errors.ResponseDecodeError) as caught:
+        client.check_credits() if path == CREDITS else client.get_sequences()
+    assert caught.value.path == where
+    assert caught.value.url.endswith(path)

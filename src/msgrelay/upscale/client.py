@@ -5,9 +5,10 @@ Vendor reference: https://www.upscaleoutreach.com/api-docs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -139,17 +140,8 @@ class UpscaleClient:
         self.transport.close()
 
     def _decode(self, response: requests.Response, cls: type[T]) -> T:
-        body = self.transport.decode(response)
-        try:
-            return convert.structure(body, cls)
-        except errors.ValidationError as exc:
-            problem = exc.problems[0]
-            raise errors.ResponseDecodeError(
-                problem.message,
-                method=response.request.method or "GET",
-                url=redact_url(response.url),
-                path=problem.path,
-            ) from None
+        with decoding(response):
+            return convert.structure(self.transport.decode(response), cls)
 
     def request_generation(self, request: GenerationRequest) -> GenerationTicket:
         """Submit leads for generation; returns the ticket with ``secure_request_id``.
@@ -179,21 +171,8 @@ class UpscaleClient:
             self.paths.retrieve_messages,
             params={"request_message_generation_secure_request_id": request_id},
         )
-        try:
+        with decoding(response):
             return convert.decode_retrieve(response.content, response.status_code)
-        except errors.ValidationError as exc:
-            raise errors.ResponseDecodeError(
-                exc.problems[0].message,
-                method="GET",
-                url=self.transport.url(self.paths.retrieve_messages),
-                path=exc.problems[0].path,
-            ) from None
-        except ValueError as exc:  # orjson.JSONDecodeError
-            raise errors.ResponseDecodeError(
-                f"body is not JSON ({exc})",
-                method="GET",
-                url=self.transport.url(self.paths.retrieve_messages),
-            ) from None
 
     def wait_for_completion(
         self,
@@ -263,24 +242,29 @@ class UpscaleClient:
         if saturated_markets is not None:
             params["saturated_markets"] = "true" if saturated_markets else "false"
         response = self.transport.request("GET", self.paths.get_sequences, params=params or None)
-        body: Any = self.transport.decode(response)
-        items = body.get("sequences", body) if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            raise errors.ResponseDecodeError(
-                "expected a list of sequences", method="GET", url=self.transport.url(self.paths.get_sequences)
-            )
-        try:
+        with decoding(response):
+            body: Any = self.transport.decode(response)
+            # The shape is undocumented: accept a bare list or {"sequences": [...]}.
+            items = body.get("sequences", body) if isinstance(body, dict) else body
+            if not isinstance(items, list):
+                raise errors.ValidationError(errors.Problem("sequences", "expected a list of sequences"))
             return [
                 convert.structure(item, SequenceTemplate, root=f"sequences[{i}]")
                 for i, item in enumerate(items)
             ]
-        except errors.ValidationError as exc:
-            raise errors.ResponseDecodeError(
-                exc.problems[0].message,
-                method="GET",
-                url=self.transport.url(self.paths.get_sequences),
-                path=exc.problems[0].path,
-            ) from None
+
+
+@contextlib.contextmanager
+def decoding(response: requests.Response) -> Iterator[None]:
+    """Turn a body that breaks the contract into `ResponseDecodeError` (with its wire path)."""
+    where = {"method": response.request.method or "GET", "url": redact_url(response.url)}
+    try:
+        yield
+    except errors.ValidationError as exc:
+        problem = exc.problems[0]
+        raise errors.ResponseDecodeError(problem.message, path=problem.path, **where) from None
+    except ValueError as exc:  # orjson / msgspec: not JSON at all
+        raise errors.ResponseDecodeError(f"body is not JSON ({exc})", **where) from None
 
 
 def progress_of(result: RetrieveResult, secure_request_id: str) -> Progress:
