@@ -87,16 +87,11 @@ def retrieve(
     """The messages generated so far: ``{"complete": bool, "leads": [{id, linkedin, messages}]}``."""
     with UpscaleClient(api_key, base_url) as client:
         result = client.retrieve_messages(secure_request_id)
-    leads = [
-        {
-            "external_prospect_id": lead.external_prospect_id,
-            "linkedin": lead.linkedin,
-            "messages": result.messages_of(lead),
-            "no_job_posts": bool(lead.no_job_posts),
-        }
-        for lead in result.leads
-    ]
-    return {"secure_request_id": secure_request_id, "complete": result.is_complete, "leads": leads}
+    return {
+        "secure_request_id": secure_request_id,
+        "complete": result.is_complete,
+        "leads": result.lead_summaries(),
+    }
 
 
 def relay(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from typing import Any
 
 from msgrelay.cli._common import EXIT_OK, add_subcommands, comma_list, positive_float, print_json, print_jsonl
@@ -12,7 +11,7 @@ from msgrelay.submissions import submit_once
 from msgrelay.upscale import convert
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.leads import read_leads
-from msgrelay.upscale.models import GenerationRequest, MessageStep, RetrieveResult
+from msgrelay.upscale.models import GenerationRequest, MessageStep
 
 DEFAULT_WAIT = 600.0
 
@@ -173,17 +172,6 @@ def request_from(args: argparse.Namespace) -> GenerationRequest:
     )
 
 
-def lead_lines(result: RetrieveResult) -> Iterator[dict[str, Any]]:
-    """One JSON-ready dict per lead: id, LinkedIn URL, every requested message type, the notice."""
-    for lead in result.leads:
-        yield {
-            "external_prospect_id": lead.external_prospect_id,
-            "linkedin": lead.linkedin,
-            "messages": result.messages_of(lead),
-            "no_job_posts": bool(lead.no_job_posts),
-        }
-
-
 def wait_and_print(
     client: UpscaleClient, secure_request_id: str, *, timeout: float, poll_interval: float
 ) -> int:
@@ -195,7 +183,7 @@ def wait_and_print(
         )
     finally:
         bar.finish()
-    print_jsonl(lead_lines(result))
+    print_jsonl(result.lead_summaries())
     return EXIT_OK
 
 

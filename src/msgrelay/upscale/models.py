@@ -222,6 +222,21 @@ class RetrieveResult:
         steps = sorted(self.campaign.message_sequence, key=lambda s: s.step)
         return tuple(dict.fromkeys(s.message_type for s in steps))
 
+    def lead_summaries(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per lead: id, LinkedIn URL, every requested message type, the notice.
+
+        The shape the CLI prints and the low-code steps return.
+        """
+        return [
+            {
+                "external_prospect_id": lead.external_prospect_id,
+                "linkedin": lead.linkedin,
+                "messages": self.messages_of(lead),
+                "no_job_posts": bool(lead.no_job_posts),
+            }
+            for lead in self.leads
+        ]
+
     def messages_of(self, lead: Lead) -> dict[str, str | None]:
         """The lead's messages with every requested type present (None where none was generated)."""
         full: dict[str, str | None] = dict.fromkeys(self.message_types)
