@@ -7,8 +7,18 @@ For each due batch in the ledger's inbox::
           → items + one outbox row per (destination, lead), in one transaction
 
 A Collect request goes the same way with its messages: ``on_message_fetched`` per message, then one
-outbox row per (destination, message). A batch that fails is retried with backoff, then
-dead-lettered. `FanOutStep` is mixed into `msgrelay.relay.Relay`, whose attributes it uses.
+outbox row per (destination, message).
+
+A batch is fanned out again when it is re-run (a Collect request relayed again to pick up new
+messages) or when a fan-out did not commit (a crash, a failure, a claim lost to another worker). The
+ledger keeps every item a committed fan-out stored, so ``on_message_fetched`` (and, for Upscale,
+``on_generation_complete``) fire only for items no fan-out has stored yet. Hooks run before the commit,
+so a fan-out that fires them and then does not commit fires them again when retried: at least once.
+
+A batch that fails is retried with backoff, then dead-lettered; a failure retrying cannot fix (a 401,
+a 404, a wrong setting: `msgrelay.failures.is_permanent`) is dead-lettered at once, and a 429's
+``Retry-After`` is honoured, as for deliveries. `FanOutStep` is mixed into `msgrelay.relay.Relay`,
+whose attributes it uses.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from msgrelay.collect.client import CollectClient
 from msgrelay.collect.convert import encode as encode_collect
 from msgrelay.delivery import COLLECT, UPSCALE, GeneratedMessage, RelayContext
 from msgrelay.errors import ConfigurationError
+from msgrelay.failures import is_permanent, server_wait
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.upscale.client import UpscaleClient
@@ -112,18 +123,24 @@ class FanOutStep:
                 self._fan_out_collect(claim, report)
             else:
                 raise ConfigurationError(f"no relay for source {claim.source!r}")
-        except Exception as exc:  # any failure is retried later, then dead-lettered
+        except Exception as exc:  # retried later, then dead-lettered; at once if retrying cannot help
             error = describe_error(exc)
             report.batch_failures += 1
             report.note(f"batch {claim.batch_id}: {error}")
-            last = claim.attempts >= self.policy.max_attempts
-            retry_at = None if last else self.clock() + self.policy.delay(claim.attempts)
-            self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=retry_at, now=self.clock())
+            now = self.clock()
+            # The rule deliveries follow: a rejected key or an unknown id (401, 404...) is final.
+            if claim.attempts >= self.policy.max_attempts or is_permanent(exc):
+                retry_at = None
+            else:
+                retry_at = now + max(self.policy.delay(claim.attempts), server_wait(exc) or 0.0)
+            self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=retry_at, now=now)
 
     def _fan_out_upscale(self, claim: BatchClaim, report: RelayReport) -> None:
         sid = claim.batch_id
         dests = list(claim.destinations) if claim.destinations else self.destinations
         self.plugins.destinations.resolve(dests)
+        # Items a previous fan-out stored: their hooks fired then, so they do not fire again.
+        stored = self.ledger.stored_items(UPSCALE, sid)
         result = self._retrieve(sid)
         context = RelayContext(
             source=UPSCALE,
@@ -136,9 +153,12 @@ class FanOutStep:
         )
         errors: list[PluginError] = []
         pm = self.plugins
-        pm.dispatch("on_generation_complete", result, context, subject=f"batch {sid}", errors=errors)
+        if not stored:
+            pm.dispatch("on_generation_complete", result, context, subject=f"batch {sid}", errors=errors)
         leads = pm.transform_leads(_complete_messages(result), context, errors=errors)
+        items = _items(leads)
         report.messages += sum(1 for lead in leads for text in lead.messages.values() if text is not None)
+        new = [lead for lead, (item_id, _) in zip(leads, items, strict=True) if item_id not in stored]
         pm.dispatch_many(
             "on_message_fetched",
             (
@@ -152,23 +172,23 @@ class FanOutStep:
                     lead,
                     context,
                 )
-                for lead in leads
+                for lead in new
                 for kind, text in lead.messages.items()
                 if text is not None
             ),
             subject=lambda args: f"message {args[0].message_type} of lead {args[0].external_prospect_id}",
             errors=errors,
         )
-        stored = self.ledger.fan_out(
+        stored_now = self.ledger.fan_out(
             claim,
             self.owner,
             context=orjson.dumps(context.to_json()).decode(),
-            items=_items(leads),
+            items=items,
             destinations=dests,
             now=self.clock(),
         )
         self._record_hook_errors(errors, context, report)
-        if stored:
+        if stored_now:
             report.batches += 1
             report.leads += len(leads)
 
@@ -184,23 +204,27 @@ class FanOutStep:
                 self._collect_client = cast(CollectSource, source)
             else:
                 self._collect_client = source()
+        # Messages a previous run stored: their hooks fired then, so only new messages fire now.
+        stored = self.ledger.stored_items(COLLECT, request_id)
         messages = list(self._collect_client.list_messages(request_id))
         context = RelayContext(source=COLLECT, batch_id=request_id, destinations=tuple(dests))
+        item_ids = [str(getattr(m, "id", None) or f"message-{i}") for i, m in enumerate(messages)]
         errors: list[PluginError] = []
         self.plugins.dispatch_many(
             "on_message_fetched",
-            ((message, None, context) for message in messages),
+            (
+                (message, None, context)
+                for message, item_id in zip(messages, item_ids, strict=True)
+                if item_id not in stored
+            ),
             subject=lambda args: f"message {getattr(args[0], 'id', None)} of request {request_id}",
             errors=errors,
         )
         items = [
-            (
-                str(getattr(m, "id", None) or f"message-{i}"),
-                orjson.dumps(encode_collect(m), default=str).decode(),
-            )
-            for i, m in enumerate(messages)
+            (item_id, orjson.dumps(encode_collect(m), default=str).decode())
+            for item_id, m in zip(item_ids, messages, strict=True)
         ]
-        stored = self.ledger.fan_out(
+        stored_now = self.ledger.fan_out(
             claim,
             self.owner,
             context=orjson.dumps(context.to_json()).decode(),
@@ -209,7 +233,7 @@ class FanOutStep:
             now=self.clock(),
         )
         self._record_hook_errors(errors, context, report)
-        if stored:
+        if stored_now:
             report.batches += 1
             report.messages += len(messages)
 

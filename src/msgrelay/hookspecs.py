@@ -36,6 +36,11 @@ def on_generation_complete(result: RetrieveResult, context: RelayContext) -> Non
     Called once per batch, before any lead is transformed or delivered. Use it to log, count, or
     notify; the batch is delivered whatever this hook does.
 
+    At least once: if the fan-out that called it does not commit (the relay crashes, the ledger
+    fails, or the batch's claim passed to another worker), the batch is fanned out again and this
+    hook fires again, perhaps in another process. Once a fan-out has committed, a later one (the batch
+    re-run) does not call it. Use ``context.batch_id`` to dedupe.
+
     Args:
         result: the complete retrieve response (``result.leads``, ``result.metadata``...), untransformed.
         context: what the batch is (``context.secure_request_id``, customer and campaign ids, the
@@ -67,6 +72,9 @@ def transform_lead(lead: Lead, context: RelayContext) -> Lead | None:
 
     Raising records the error against this plugin and the lead, and passes the lead on unchanged
     (as this implementation received it) to the next one.
+
+    Called again when a batch is fanned out again (a retry, a re-run); a lead that an earlier fan-out
+    stored keeps the stored version, so a later result for it is not delivered.
     """
 
 
@@ -77,6 +85,14 @@ def on_message_fetched(message: Any, lead: Lead | None, context: RelayContext) -
     For Upscale, ``message`` is a `msgrelay.delivery.GeneratedMessage` (``message_type``, ``text``,
     ``external_prospect_id``), one per generated (non-null) message of the transformed lead, and
     ``lead`` is that lead. For Collect, ``message`` is the typed Collect message and ``lead`` is None.
+
+    Fired for the messages a fan-out is about to store for the first time, before it commits: a re-run
+    (``msgrelay relay REQUEST_ID --collect`` again) fires it only for messages added since. At least
+    once, not exactly once: if that fan-out then does not commit (the relay crashes, the ledger fails,
+    or the batch's claim passed to another worker), its messages are fired again when the batch is
+    retried, perhaps in another process. To dedupe, key on ``context.batch_id`` and the message's
+    identity: ``(message.external_prospect_id, message.message_type)`` for Upscale, ``message.id``
+    for Collect.
 
     Args:
         message: the message.

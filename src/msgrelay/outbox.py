@@ -4,10 +4,19 @@
 
     claim outbox rows → deliver (batched per destination) → delivered | retry with backoff | dead letter
 
-Each round claims up to ``batch_size`` due rows, groups them by destination and hands each group to
-the destination's ``deliver_batch``; outcomes are recorded per destination, so a slow destination
-does not hold back what the others finished. `OutboxStep` is mixed into `msgrelay.relay.Relay`,
-whose attributes it uses.
+Each round claims up to ``batch_size`` due rows with one lease (`DeliveryPolicy.lease`), groups them
+by destination and hands each group to the destination's ``deliver_batch``, in chunks; outcomes are
+recorded per chunk, so a slow destination does not hold back what the others finished.
+
+The lease is what keeps a second worker off rows this one is delivering, so it must not run out
+mid-delivery. Before each chunk (except the first, right after the claim) the lease of every row of
+the round still held is renewed, and rows taken over meanwhile (this worker was too slow) are
+dropped, not delivered. A chunk is sized from the destination's last measured pace to take at most
+`CHUNK_SHARE` of the lease; a destination whose pace is not known yet gets `FIRST_CHUNK` rows. What
+renewing cannot cover is one ``deliver`` call outlasting the whole lease: another worker may then
+deliver the same key again, and `settle` records the outcome only for the worker holding the claim.
+
+`OutboxStep` is mixed into `msgrelay.relay.Relay`, whose attributes it uses.
 """
 
 from __future__ import annotations
@@ -29,7 +38,15 @@ from msgrelay.upscale.convert import structure_lead
 if TYPE_CHECKING:  # `Relay` mixes this class in, so `msgrelay.relay` imports this module
     from msgrelay.relay import DeliveryPolicy, RelayReport
 
-__all__ = ["OutboxStep"]
+__all__ = ["CHUNK_SHARE", "FIRST_CHUNK", "OutboxStep"]
+
+#: Rows handed at once to a destination whose pace this relay has not measured yet: few enough that
+#: only a destination taking over lease / FIRST_CHUNK (300 / 16: 18 s) per delivery outlasts the lease
+#: with them, and enough that a ``deliver_many`` destination still gets a real batch on first use.
+FIRST_CHUNK = 16
+#: The share of the lease a chunk is sized to take at the destination's last pace, so the lease still
+#: holds if the destination slows down (up to 1 / CHUNK_SHARE times) in the middle of a chunk.
+CHUNK_SHARE = 0.25
 
 
 class OutboxStep:
@@ -42,6 +59,8 @@ class OutboxStep:
     batch_size: int
     clock: Callable[[], float]
     owner: str
+    #: Seconds per delivery each destination took in its last chunk (sizes its next chunks).
+    _pace: dict[str, float]
 
     def _deliver_due(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
         count = 0
@@ -62,15 +81,47 @@ class OutboxStep:
         for claim in claims:
             groups.setdefault(claim.destination, []).append(claim)
         contexts: dict[str | None, RelayContext] = {}
+        # The rows of this round this worker still holds and has not settled yet.
+        held = {claim.id for claim in claims}
+        fresh = True  # the claim itself has just set the lease
         for name, group in groups.items():
-            # Recorded per destination, so a slow destination does not hold back what others finished.
-            self._deliver_group(name, group, contexts, report)
+            rest = group
+            while rest:
+                if not fresh:
+                    held = self._renew(held, report)
+                    rest = [c for c in rest if c.id in held]
+                    if not rest:
+                        break
+                fresh = False
+                size = self._chunk_size(name, len(rest))
+                chunk, rest = rest[:size], rest[size:]
+                started = self.clock()
+                # Recorded per chunk, so a slow destination does not hold back what others finished.
+                self._deliver_chunk(name, chunk, contexts, report)
+                held.difference_update(c.id for c in chunk)
+                self._pace[name] = max(self.clock() - started, 0.0) / len(chunk)
         return len(claims)
 
-    def _deliver_group(
+    def _renew(self, held: set[int], report: RelayReport) -> set[int]:
+        """Extend the lease of the rows still held; the ones lost meanwhile are left to their new owner."""
+        if not held:
+            return held
+        still = self.ledger.renew_claims(self.owner, sorted(held), now=self.clock(), lease=self.policy.lease)
+        report.lost += len(held) - len(still)
+        return still
+
+    def _chunk_size(self, name: str, remaining: int) -> int:
+        pace = self._pace.get(name)
+        if pace is None:
+            return min(FIRST_CHUNK, remaining)
+        if pace <= 0.0:
+            return remaining
+        return max(1, min(remaining, int(self.policy.lease * CHUNK_SHARE / pace)))
+
+    def _deliver_chunk(
         self,
         name: str,
-        group: list[DeliveryClaim],
+        chunk: list[DeliveryClaim],
         contexts: dict[str | None, RelayContext],
         report: RelayReport,
     ) -> None:
@@ -80,8 +131,8 @@ class OutboxStep:
         try:
             destination = self.plugins.destinations.get(name)
         except ConfigurationError as exc:
-            failures = {c.key: exc for c in group}
-        for claim in group if destination is not None else ():
+            failures = {c.key: exc for c in chunk}
+        for claim in chunk if destination is not None else ():
             try:
                 deliveries.append(self._delivery(claim, contexts))
             except Exception as exc:  # an unreadable row is dead-lettered, not fatal
@@ -91,7 +142,7 @@ class OutboxStep:
         delivered: list[int] = []
         failed: list[Failure] = []
         now = self.clock()
-        for claim in group:
+        for claim in chunk:
             failure = failures.get(claim.key)
             if failure is None:
                 delivered.append(claim.id)
@@ -100,13 +151,19 @@ class OutboxStep:
             report.note(f"{name}: {error}")
             if claim.attempts >= self.policy.max_attempts or is_permanent(failure):
                 failed.append(Failure(claim.id, error, None))
-                report.dead += 1
             else:
                 wait = max(self.policy.delay(claim.attempts), server_wait(failure) or 0.0)
                 failed.append(Failure(claim.id, error, now + wait))
-                report.retried += 1
-        self.ledger.settle(self.owner, delivered=delivered, failed=failed, now=now)
-        report.delivered += len(delivered)
+        lost = set(self.ledger.settle(self.owner, delivered=delivered, failed=failed, now=now))
+        # A row whose claim was lost belongs to the worker that took it over: not counted here.
+        report.lost += len(lost)
+        report.delivered += sum(1 for i in delivered if i not in lost)
+        for f in failed:
+            if f.id not in lost:
+                if f.next_attempt_at is None:
+                    report.dead += 1
+                else:
+                    report.retried += 1
 
     def _delivery(self, claim: DeliveryClaim, contexts: dict[str | None, RelayContext]) -> Delivery:
         context = contexts.get(claim.context)

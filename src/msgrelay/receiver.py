@@ -2,7 +2,9 @@
 
 ``POST /webhooks/upscale``: verify → store in the ledger's inbox (deduplicated on ``secure_request_id``)
 → answer 200 → hand the batch to a background worker. The vendor allows 10 s per attempt and retries
-any non-2xx, so the answer comes only once the row is committed, and nothing slow happens before it.
+any non-2xx, so the answer comes only once the row is committed, and nothing slow happens before it:
+the store waits at most ``store_timeout`` (5 s) for another writer's lock, and if it cannot commit in
+that time the answer is 503, so the vendor retries an event that was never acknowledged.
 ``GET /healthz`` answers 200 when the ledger can be read.
 
 The vendor's signature scheme is undocumented, so verification is a pluggable function. The default,
@@ -105,6 +107,8 @@ class Receiver:
         insecure: accept unverified webhooks when no secret is configured (local testing only).
         on_event: called with ``(source, batch_id)`` after a new event is stored and acknowledged,
             typically `RelayWorker.submit`; it must not block.
+        store_timeout: seconds to wait for the ledger's write lock before answering 503; well under
+            the vendor's 10 s, so the vendor hears the 503 and retries instead of timing out.
     """
 
     def __init__(
@@ -116,8 +120,10 @@ class Receiver:
         insecure: bool = False,
         on_event: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        store_timeout: float = 5.0,
     ) -> None:
         self.ledger = ledger
+        self.store_timeout = store_timeout
         if verify is None:
             secret = secret or read_env(MSGRELAY_WEBHOOK_SECRET)
             if secret:
@@ -186,12 +192,14 @@ class Receiver:
                 event=body.decode("utf-8", "replace"),
                 destinations=None,
                 now=self.clock(),
+                lock_timeout=self.store_timeout,
             )
         except Exception:
-            # Not stored, so not acknowledged: the vendor retries.
+            # Not committed (a busy ledger included), so not acknowledged: the vendor retries.
             logger.exception("could not store the webhook for %s", event.secure_request_id)
             return _answer(start_response, 503, {"error": "could not store the event; retry later"})
         logger.info("webhook for %s stored (%s)", event.secure_request_id, "new" if new else "duplicate")
+        # Only now, with the row committed, is the 200 started: record_event returns after COMMIT.
         response = _answer(
             start_response,
             200,

@@ -8,9 +8,11 @@ For each batch (a ``secure_request_id``) in the ledger's inbox::
     claim outbox rows → deliver (batched per destination) → delivered | retry with backoff | dead letter
 
 Every arrow is a row in the ledger, so work left half done by a crash resumes on the next run
-(`Relay.run_pending`), and several workers can share the work without a double delivery. A delivery
-may still be attempted twice when a worker dies between delivering and recording it: its ``key`` is
-the same on every attempt, so the destination drops the repeat (the built-in store does).
+(`Relay.run_pending`), and several workers can share the work without a double delivery: a claim's
+lease is renewed while its worker delivers (`msgrelay.outbox`). A delivery may still be attempted
+twice when a worker dies between delivering and recording it, or when one ``deliver`` call outlasts
+the whole lease: its ``key`` is the same on every attempt, so the destination drops the repeat (the
+built-in store does).
 
 This module holds the orchestration: the entry points and the loop. The two halves are mixed into
 `Relay`: `msgrelay.fanout.FanOutStep` (claim → retrieve → hooks → outbox) and
@@ -47,8 +49,10 @@ class DeliveryPolicy:
         max_attempts: attempts in total; the last failure dead-letters the row.
         backoff_base: the wait after the first failure, doubled after each later one.
         backoff_max: the longest wait.
-        lease: seconds a worker holds a claimed delivery before another worker may take it over
-            (a dead worker on the same host is detected at once and needs no lease to end).
+        lease: seconds a worker holds a claimed delivery or batch before another worker may take it
+            over (a dead worker on the same host is detected at once and needs no lease to end). The
+            relay renews it between chunks of deliveries, so a long round keeps its rows; one
+            ``deliver`` call must still finish within it.
     """
 
     max_attempts: int = 8
@@ -66,7 +70,12 @@ class DeliveryPolicy:
 
 @attrs.define
 class RelayReport:
-    """What a relay run did."""
+    """What a relay run did.
+
+    ``lost`` counts deliveries this worker claimed but no longer held when it came to deliver or
+    record them: its lease had run out and another worker took them over, which delivers and records
+    them (they are not in this report's ``delivered``, ``retried`` or ``dead``).
+    """
 
     batches: int = 0
     leads: int = 0
@@ -74,6 +83,7 @@ class RelayReport:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
+    lost: int = 0
     batch_failures: int = 0
     hook_errors: int = 0
     errors: list[str] = attrs.field(factory=list)
@@ -104,7 +114,8 @@ class Relay(FanOutStep, OutboxStep):
         collect: the same for Collect (default `CollectClient()`), for `relay_collect`.
         destinations: where batches go unless a batch names its own (default `default_destinations`).
         policy: retry and dead-letter policy.
-        batch_size: deliveries claimed, delivered and recorded together.
+        batch_size: deliveries claimed together (at least 1); they are delivered and recorded per
+            destination, in chunks sized to the destination's pace.
         wait_timeout: seconds to wait for a generation that is not complete yet.
         poll_interval: the first wait between polls of a generation not complete yet (None: the
             client's default).
@@ -126,6 +137,9 @@ class Relay(FanOutStep, OutboxStep):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if batch_size < 1:
+            # LIMIT 0 would claim nothing, and the relay would report success having delivered nothing.
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.ledger: Ledger = ledger if ledger is not None else SQLiteLedger()
         self.plugins = plugins if plugins is not None else PluginManager().load()
         self._upscale = upscale
@@ -141,6 +155,7 @@ class Relay(FanOutStep, OutboxStep):
         self.sleep = sleep
         #: This worker's identity in the ledger's claims.
         self.owner = new_owner()
+        self._pace: dict[str, float] = {}
 
     # --- entry points ----------------------------------------------------------------------------
     def relay(

@@ -2,7 +2,8 @@
 
 The receiver answers the vendor as soon as an event is stored and hands the batch to this worker,
 which relays it on its own thread. Anything the worker does not finish (a crash, a failure) stays in
-the ledger and is picked up by its next sweep.
+the ledger and is picked up by its next sweep, which runs every ``sweep_interval`` seconds however
+busy the queue is.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,17 +28,26 @@ logger = logging.getLogger("msgrelay.receiver")
 class RelayWorker:
     """Processes stored events in the background: one thread, a queue, and a periodic sweep.
 
-    The sweep (`Relay.run_pending`) runs at start and whenever the queue has been idle for
-    ``sweep_interval`` seconds, so retries come due and work a crash left behind is resumed.
+    The sweep (`Relay.run_pending`) runs at start and then every ``sweep_interval`` seconds, busy or
+    idle, so retries come due and work a crash left behind is resumed even under steady webhook
+    traffic. Between sweeps the worker processes queued batches as they come.
 
     Args:
         relay_factory: makes the `msgrelay.relay.Relay` this worker uses (in its own thread).
-        sweep_interval: seconds of idleness between sweeps.
+        sweep_interval: seconds from the end of one sweep to the start of the next.
+        clock: monotonic seconds; injected for tests.
     """
 
-    def __init__(self, relay_factory: Callable[[], Any], *, sweep_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        relay_factory: Callable[[], Any],
+        *,
+        sweep_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.relay_factory = relay_factory
         self.sweep_interval = sweep_interval
+        self.clock = clock
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -66,18 +77,27 @@ class RelayWorker:
     def _run(self) -> None:
         relay = self.relay_factory()
         try:
-            self._safely(relay.run_pending)
+            next_sweep = self._sweep(relay)
             while True:
+                # A deadline, not an idle timeout: a webhook arriving more often than the interval
+                # must not postpone the sweep for ever (retries and orphaned claims would starve).
+                if self.clock() >= next_sweep:
+                    next_sweep = self._sweep(relay)
                 try:
-                    item = self._queue.get(timeout=self.sweep_interval)
+                    item = self._queue.get(timeout=max(next_sweep - self.clock(), 0.0))
                 except queue.Empty:
-                    self._safely(relay.run_pending)
                     continue
                 if item is None:
                     return
                 self._safely(functools.partial(relay.process, *item))
         finally:
             relay.close()
+
+    def _sweep(self, relay: Any) -> float:
+        """Run the sweep; returns when the next one is due."""
+        self._safely(relay.run_pending)
+        # Counted from the end, so a sweep longer than the interval still leaves time for the queue.
+        return self.clock() + self.sweep_interval
 
     @staticmethod
     def _safely(step: Callable[[], Any]) -> None:

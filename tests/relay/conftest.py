@@ -67,3 +67,16 @@ class Recorder:
     @hookspecs.hookimpl
     def register_destinations(self, register: Callable[..., None]) -> None:
         register(self.name, self.deliver)
+
+
+@attrs.define
+class FakeClock:
+    """An injected clock: stands still until a test (or a destination) moves it on."""
+
+    now: float = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

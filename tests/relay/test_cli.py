@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from msgrelay.cli import main
+from msgrelay.cli import build_parser, main
 from msgrelay.delivery import delivery_key
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.receiver import notification_url
@@ -165,6 +165,31 @@ def test_relay_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown destination 'nowhere'" in err
     with pytest.raises(SystemExit):
         main(["relay", "--pending", "--status"])
+
+
+@pytest.mark.parametrize("command", [["relay", "--pending"], ["serve", "--insecure"]])
+@pytest.mark.parametrize(
+    ("size", "problem"),
+    [
+        ("0", "expected a positive whole number, got '0'"),
+        ("-5", "expected a positive whole number, got '-5'"),
+        ("ten", "expected a whole number, got 'ten'"),
+    ],
+)
+def test_a_batch_size_that_is_not_a_positive_whole_number_is_refused(
+    command: list[str], size: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--batch-size 0`` would claim nothing and deliver nothing while reporting success: exit 2."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([*command, "--batch-size", size])
+    assert exited.value.code == 2
+    assert f"argument --batch-size: {problem}" in capsys.readouterr().err
+
+
+def test_a_relay_refuses_a_batch_size_below_one(tmp_path: Path) -> None:
+    """The library refuses it too, before anything runs."""
+    with SQLiteLedger(tmp_path / "ledger.sqlite3") as ledger, pytest.raises(ValueError, match="batch_size"):
+        Relay(ledger=ledger, batch_size=0)
 
 
 def test_relay_an_id_then_status_and_export(

@@ -66,3 +66,27 @@ def test_relay_collect_from_the_command_line(
     out = capsys.readouterr().out
     assert '"request_id":"NxAHPWu9hRzcyD24m"' in out.replace(" ", "").replace("\n", "")
     assert Store().summary()["leads"] == 5
+
+
+def test_a_collect_rerun_fires_on_message_fetched_only_for_messages_not_fanned_out_before(
+    msgrelay_harness: RelayHarness, register_plugin: Any, hook_recorder: HookRecorder
+) -> None:
+    """Relaying the same request again fetches all its messages, but the hook fires only for new ones."""
+
+    class Observer:
+        @hookspecs.hookimpl
+        def on_message_fetched(self, message: Any) -> None:
+            pass
+
+    register_plugin(Observer(), name="observer")
+    relay = msgrelay_harness.relay
+    relay.relay_collect(SEED_REQUEST_ID)
+    assert len(hook_recorder.of("on_message_fetched")) == 5
+    assert relay.relay_collect(SEED_REQUEST_ID).messages == 5
+    assert len(hook_recorder.of("on_message_fetched")) == 5
+    added = msgrelay_harness.collect.create_message(
+        SEED_REQUEST_ID, NewInternalMessage(title="Agent note", text="Checked.")
+    )
+    assert relay.relay_collect(SEED_REQUEST_ID).delivered == 1
+    fetched = hook_recorder.of("on_message_fetched")
+    assert [c.kwargs["message"].id for c in fetched[5:]] == [added.id]

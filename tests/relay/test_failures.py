@@ -11,7 +11,10 @@ import pytest
 from msgrelay import errors, hookspecs
 from msgrelay.delivery import Delivery
 from msgrelay.failures import is_permanent, server_wait
+from msgrelay.relay import DeliveryPolicy, Relay
+from msgrelay.sandbox import Fault
 from msgrelay.testing import RelayHarness
+from tests.relay.conftest import FakeClock
 
 
 @attrs.define
@@ -92,3 +95,58 @@ def test_the_classification_rules() -> None:
     limited = api_error(errors.RateLimitedError, 429)
     assert not is_permanent(limited)
     assert server_wait(limited) is None
+
+
+RETRIEVE = "/retrieve_messages"
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_a_retrieve_the_vendor_rejects_is_dead_lettered_on_the_first_attempt(
+    msgrelay_harness: RelayHarness, status: int
+) -> None:
+    """A batch follows the delivery rule: a rejected key or an unknown id is not retried 8 times, it is
+    dead at once; ``retry_dead`` re-drives it once the cause is fixed."""
+    sid = msgrelay_harness.submit(leads=1)
+    msgrelay_harness.sandbox.inject(Fault("GET", RETRIEVE, status=status, body={"message": "no"}))
+    relay = msgrelay_harness.relay
+    report = relay.relay(sid, max_wait=5.0)
+    assert (report.batch_failures, report.delivered) == (1, 0)
+    [dead] = relay.status()["dead_batches"]
+    assert (dead["batch_id"], dead["attempts"]) == (sid, 1)
+    assert str(status) in dead["last_error"]
+    assert relay.retry_dead(max_wait=5.0).delivered == 1
+
+
+def test_a_rate_limited_retrieve_is_retried_no_sooner_than_the_vendor_asked(
+    msgrelay_harness: RelayHarness,
+) -> None:
+    """A 429 whose Retry-After is longer than the client waits by itself reaches the relay, which
+    schedules the batch's next attempt no sooner than asked."""
+    harness = msgrelay_harness
+    clock = FakeClock()
+    relay = Relay(
+        ledger=harness.ledger,
+        plugins=harness.plugins,
+        upscale=harness.client,
+        policy=DeliveryPolicy(backoff_base=0.01, backoff_max=0.05),
+        clock=clock,
+    )
+    sid = harness.submit(leads=1)
+    harness.sandbox.inject(Fault("GET", RETRIEVE, status=429, headers={"Retry-After": "3600"}))
+    report = relay.relay(sid, max_wait=0.0)
+    assert (report.batch_failures, report.delivered) == (1, 0)
+    due = harness.ledger.next_due("upscale", sid)
+    assert due is not None
+    assert due >= clock() + 3600
+    clock.advance(3600)
+    assert relay.run_pending().delivered == 1
+
+
+def test_a_retrieve_failing_with_a_server_error_is_retried_then_relayed(
+    msgrelay_harness: RelayHarness,
+) -> None:
+    """A 500 may pass: the batch is retried with backoff, not dead-lettered."""
+    sid = msgrelay_harness.submit(leads=1)
+    msgrelay_harness.sandbox.inject(Fault("GET", RETRIEVE, status=500, body={"message": "oops"}, times=2))
+    report = msgrelay_harness.relay.relay(sid, max_wait=5.0)
+    assert (report.batch_failures, report.batches, report.delivered) == (2, 1, 1)

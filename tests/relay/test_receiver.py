@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,34 @@ def test_the_same_completion_webhook_three_times_yields_one_delivery_per_destina
     assert store.summary()["leads"] == 4
     assert ledger.batch_counts("upscale", sid) == {"delivered": 8}
     ledger.close()
+
+
+def test_a_webhook_the_ledger_cannot_store_in_time_is_answered_503_then_stored_on_the_retry(
+    ledger: SQLiteLedger,
+) -> None:
+    """Another process holds the write lock: the receiver gives up after its store timeout (well under
+    the vendor's 10 s), answers 503 and acknowledges nothing; the vendor's retry is stored."""
+    assert Receiver(ledger=ledger, secret=SECRET).store_timeout <= 5.0
+    events: list[tuple[str, str]] = []
+    receiver = Receiver(
+        ledger=ledger, secret=SECRET, on_event=lambda s, b: events.append((s, b)), store_timeout=0.2
+    )
+    with BackgroundServer(receiver) as server:
+        url = notification_url(server.url, secret=SECRET)
+        blocker = sqlite3.connect(ledger.path, isolation_level=None)
+        try:
+            blocker.execute("BEGIN IMMEDIATE")
+            refused = post(url, EVENT)
+            blocker.execute("ROLLBACK")
+        finally:
+            blocker.close()
+        assert refused.status_code == 503
+        assert ledger.get_batch("upscale", SID) is None
+        assert events == []
+        retried = post(url, EVENT)
+    assert retried.status_code == 200
+    assert retried.json()["duplicate"] is False
+    batch = ledger.get_batch("upscale", SID)
+    assert batch is not None
+    assert batch["received"] == 1
+    assert events == [("upscale", SID)]

@@ -62,6 +62,33 @@ def test_hooks_fire_in_pipeline_order(
     assert fetched.text
 
 
+def test_a_batch_fanned_out_again_fires_no_hook_for_what_it_stored_before(
+    msgrelay_harness: RelayHarness, hook_recorder: HookRecorder, register_plugin: Any
+) -> None:
+    """A batch made due again (re-run) is retrieved and fanned out again; its leads are stored already,
+    so neither on_generation_complete nor on_message_fetched fires again, and nothing is redelivered."""
+
+    class Observer:
+        @hookspecs.hookimpl
+        def on_generation_complete(self, result: Any) -> None:
+            pass
+
+        @hookspecs.hookimpl
+        def on_message_fetched(self, message: GeneratedMessage) -> None:
+            pass
+
+    register_plugin(Observer(), name="observer")
+    sid = msgrelay_harness.submit(leads=3)
+    relay = msgrelay_harness.relay
+    assert relay.relay(sid).delivered == 3
+    assert len(hook_recorder.of("on_message_fetched")) == 6
+    assert relay.ledger.reopen_batch("upscale", sid, now=relay.clock())
+    again = relay.run_pending()
+    assert (again.batches, again.delivered) == (1, 0)
+    assert len(hook_recorder.of("on_generation_complete")) == 1
+    assert len(hook_recorder.of("on_message_fetched")) == 6
+
+
 @attrs.define
 class Tag:
     """Adds a marker to every message text."""
@@ -177,15 +204,17 @@ def test_an_unknown_destination_is_refused_before_anything_is_written(msgrelay_h
     assert msgrelay_harness.ledger.get_batch("upscale", "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef") is None
 
 
-def test_a_batch_that_cannot_be_retrieved_is_retried_then_dead_lettered(
+def test_a_batch_the_vendor_does_not_know_is_dead_lettered_at_once(
     msgrelay_harness: RelayHarness,
 ) -> None:
-    """An id the vendor does not know fails retrieval each time and ends dead, with the vendor's message."""
+    """A 404 from the retrieve cannot be fixed by retrying: dead on the first attempt, with the
+    vendor's message, as a delivery failing the same way would be."""
     relay = msgrelay_harness.relay
     report = relay.relay("00000000-0000-4000-8000-000000000000", max_wait=5.0)
-    assert report.batch_failures == relay.policy.max_attempts
+    assert report.batch_failures == 1
     [dead] = relay.status()["dead_batches"]
     assert "404" in dead["last_error"]
+    assert dead["attempts"] == 1
 
 
 def test_work_left_by_a_dead_worker_resumes_without_repeats(

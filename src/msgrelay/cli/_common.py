@@ -57,6 +57,17 @@ def comma_list(value: str) -> list[str]:
     return items
 
 
+def positive_int(value: str) -> int:
+    """argparse type for a count >= 1 (a batch size of 0 would claim, and so deliver, nothing)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
 def positive_float(value: str) -> float:
     """argparse type for a number of seconds > 0."""
     try:

@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from msgrelay.cli._common import EXIT_API, EXIT_OK, UsageError, comma_list, positive_float, print_json
+from msgrelay.cli._common import (
+    EXIT_API,
+    EXIT_OK,
+    UsageError,
+    comma_list,
+    positive_float,
+    positive_int,
+    print_json,
+)
 from msgrelay.delivery import COLLECT, UPSCALE
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
@@ -76,10 +84,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=500,
         metavar="N",
-        help="deliveries claimed and recorded together (default 500); smaller means less work repeated "
+        help="deliveries claimed together, at least 1 (default 500); smaller means less work repeated "
         "after a crash, larger means faster",
     )
     parser.add_argument(

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 from msgrelay._server import BackgroundServer
-from msgrelay.cli._common import EXIT_OK, comma_list
+from msgrelay.cli._common import EXIT_OK, comma_list, positive_int
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.receiver import UPSCALE_WEBHOOK_PATH, Receiver, RelayWorker
@@ -23,7 +23,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         description=f"Serve POST {UPSCALE_WEBHOOK_PATH} and GET /healthz with waitress. Each webhook is "
         "verified, stored in the ledger, answered 200, then relayed in the background to the destinations. "
         "Verification: the notify URL must carry ?token=$MSGRELAY_WEBHOOK_SECRET (or the X-Msgrelay-Token "
-        "header). Work left unfinished (a crash, a failing destination) is resumed every few seconds.",
+        "header). If the ledger cannot store an event within 5 s, the answer is 503 and the vendor retries. "
+        "Work left unfinished (a crash, a failing destination) is resumed every few seconds.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument(
@@ -43,10 +44,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=500,
         metavar="N",
-        help="deliveries claimed and recorded together (default 500); smaller means less work repeated "
+        help="deliveries claimed together, at least 1 (default 500); smaller means less work repeated "
         "after a crash, larger means faster",
     )
     parser.set_defaults(handler=cmd_serve)

@@ -12,9 +12,10 @@ on one machine):
   dead-letter state.
 
 A claim is one ``BEGIN IMMEDIATE`` transaction that selects due rows and stamps them with the owner and
-a lease (``next_attempt_at`` doubles as the lease's end), so two workers never hold the same row. A row
-whose owner died (same host, process gone) is released at once by `Ledger.release_orphans`; on
-another host it is released when its lease ends.
+a lease (``next_attempt_at`` doubles as the lease's end), so two workers never hold the same row. The
+holder renews the lease while it works (`Ledger.renew_claims`), and `Ledger.settle` records outcomes
+only for rows their owner still holds. A row whose owner died (same host, process gone) is released
+at once by `Ledger.release_orphans`; on another host it is released when its lease ends.
 
 `Ledger` is the interface the relay uses (`msgrelay.ledger.base`); `SQLiteLedger` is the
 implementation, and the only place with SQL (`msgrelay.ledger.sqlite` and the modules it is built

@@ -51,10 +51,25 @@ class SQLiteBase:
         return conn
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on this thread's connection (`msgrelay._sqlite.write_transaction`)."""
-        with write_transaction(self._conn()) as conn:
-            yield conn
+    def _write(self, *, lock_timeout: float | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction on this thread's connection (`msgrelay._sqlite.write_transaction`).
+
+        Args:
+            lock_timeout: seconds to wait for another writer's lock this time, instead of
+                `busy_timeout` (the receiver must answer the vendor within its own deadline).
+        """
+        conn = self._conn()
+        if lock_timeout is None:
+            with write_transaction(conn) as c:
+                yield c
+            return
+        # The connection is this thread's alone, so changing its busy timeout affects only this call.
+        conn.execute(f"PRAGMA busy_timeout = {max(int(lock_timeout * 1000), 0)}")
+        try:
+            with write_transaction(conn) as c:
+                yield c
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def close(self) -> None:
         """Close every connection this object opened (from any thread)."""

@@ -28,11 +28,22 @@ class SQLiteInbox(SQLiteBase):
     """The ``batches`` and ``items`` tables: the batch methods of `msgrelay.ledger.Ledger`."""
 
     def record_event(
-        self, source: str, batch_id: str, *, event: str | None, destinations: Sequence[str] | None, now: float
+        self,
+        source: str,
+        batch_id: str,
+        *,
+        event: str | None,
+        destinations: Sequence[str] | None,
+        now: float,
+        lock_timeout: float | None = None,
     ) -> bool:
-        """Store a batch to relay; True when new. A repeat only counts the delivery (``received``)."""
+        """Store a batch to relay; True when new. A repeat only counts the delivery (``received``).
+
+        ``lock_timeout`` bounds the wait for another writer (default: the ledger's busy timeout);
+        past it, `sqlite3.OperationalError` is raised and nothing is stored.
+        """
         dests = _join(destinations)
-        with self._write() as c:
+        with self._write(lock_timeout=lock_timeout) as c:
             created = c.execute(
                 "INSERT OR IGNORE INTO batches (source, batch_id, state, event, destinations, received,"
                 " next_attempt_at, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
@@ -176,6 +187,13 @@ class SQLiteInbox(SQLiteBase):
                 " WHERE source = ? AND batch_id = ? AND owner = ? AND state = 'claimed'",
                 (state, when, error, now, claim.source, claim.batch_id, owner),
             )
+
+    def stored_items(self, source: str, batch_id: str) -> set[str]:
+        """The ids of the batch's items already stored by a fan-out (each has its outbox rows)."""
+        rows = self._conn().execute(
+            "SELECT item_id FROM items WHERE source = ? AND batch_id = ?", (source, batch_id)
+        )
+        return {row[0] for row in rows}
 
     def batch_state(self, source: str, batch_id: str) -> str | None:
         """The batch's state, or None when unknown."""

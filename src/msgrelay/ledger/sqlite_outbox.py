@@ -1,8 +1,10 @@
 """The SQLite ledger's outbox: one row per (destination, item), claimed, delivered, retried or dead.
 
 A claim takes due rows (earliest first) in one ``BEGIN IMMEDIATE`` transaction and stamps them with
-the owner and a lease, so two workers never hold the same row. A row whose owner died (same host,
-process gone) is released at once by `release_orphans`; on another host when its lease ends.
+the owner and a lease, so two workers never hold the same row. The holder renews the lease while it
+works through the rows (`renew_claims`), and records outcomes only for rows it still holds (`settle`).
+A row whose owner died (same host, process gone) is released at once by `release_orphans`; on another
+host when its lease ends.
 """
 
 from __future__ import annotations
@@ -80,28 +82,59 @@ class SQLiteOutbox(SQLiteBase):
             for r in rows
         ]
 
-    def settle(self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float) -> None:
-        """Record the outcome of claimed deliveries, in one transaction."""
+    def renew_claims(self, owner: str, ids: Sequence[int], *, now: float, lease: float) -> set[int]:
+        """Extend the lease of the rows ``owner`` still holds among ``ids`` to ``now + lease``.
+
+        Returns the ids still held. A missing id was taken over by another worker once its lease ended
+        (or settled otherwise): the caller must not deliver it.
+        """
+        if not ids:
+            return set()
         with self._write() as c:
-            c.execute(
-                "UPDATE outbox SET state = 'delivered', delivered_at = ?, owner = NULL, last_error = NULL"
-                " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'claimed'",
-                (now, orjson.dumps(list(delivered)).decode()),
-            )
-            c.executemany(
-                "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, owner = NULL"
-                " WHERE id = ? AND state = 'claimed' AND owner = ?",
-                [
+            rows = c.execute(
+                "UPDATE outbox SET next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))"
+                " AND state = 'claimed' AND owner = ? RETURNING id",
+                (now + lease, orjson.dumps(list(ids)).decode(), owner),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def settle(
+        self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
+    ) -> list[int]:
+        """Record the outcome of claimed deliveries, in one transaction.
+
+        Only rows ``owner`` still holds are touched. Returns the ids it no longer held (its claim was
+        lost to another worker after its lease ended): they are that worker's to record, not this one's.
+        """
+        lost: list[int] = []
+        with self._write() as c:
+            ids = orjson.dumps(list(delivered)).decode()
+            settled = {
+                row[0]
+                for row in c.execute(
+                    "UPDATE outbox SET state = 'delivered', delivered_at = ?, owner = NULL, last_error = NULL"
+                    " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'claimed' AND owner = ?"
+                    " RETURNING id",
+                    (now, ids, owner),
+                )
+            }
+            if len(settled) < len(delivered):
+                lost.extend(i for i in delivered if i not in settled)
+            for f in failed:
+                changed = c.execute(
+                    "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, owner = NULL"
+                    " WHERE id = ? AND state = 'claimed' AND owner = ?",
                     (
                         PENDING if f.next_attempt_at is not None else DEAD,
                         f.next_attempt_at or now,
                         f.error,
                         f.id,
                         owner,
-                    )
-                    for f in failed
-                ],
-            )
+                    ),
+                ).rowcount
+                if not changed:
+                    lost.append(f.id)
+        return lost
 
     def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None:
         """When the earliest pending or claimed batch or delivery is next due, or None when none is."""
