@@ -24,7 +24,7 @@ whose attributes it uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 import orjson
@@ -90,17 +90,37 @@ class FanOutStep:
         return count
 
     def _upscale_client(self) -> UpscaleSource:
-        client = self._client
-        if client is None:
-            source = self._upscale
-            if source is None:
-                client = UpscaleClient()
-            elif hasattr(source, "retrieve_messages"):
-                client = cast(UpscaleSource, source)
-            else:
-                client = source()
-            self._client = client
-        return client
+        if self._client is None:
+            self._client = _resolve(self._upscale, "retrieve_messages", UpscaleClient)
+        return self._client
+
+    def _collect_source(self) -> CollectSource:
+        if self._collect_client is None:
+            self._collect_client = _resolve(self._collect, "list_messages", CollectClient)
+        return self._collect_client
+
+    def _store(
+        self,
+        claim: BatchClaim,
+        context: RelayContext,
+        items: list[tuple[str, str]],
+        destinations: list[str],
+        errors: list[PluginError],
+        report: RelayReport,
+    ) -> bool:
+        """Commit the fan-out (items and outbox rows), then record the hooks' errors; True if new."""
+        stored_now = self.ledger.fan_out(
+            claim,
+            self.owner,
+            context=orjson.dumps(context.to_json()).decode(),
+            items=items,
+            destinations=destinations,
+            now=self.clock(),
+        )
+        self._record_hook_errors(errors, context, report)
+        if stored_now:
+            report.batches += 1
+        return stored_now
 
     def _retrieve(self, secure_request_id: str) -> RetrieveResult:
         client = self._upscale_client()
@@ -179,34 +199,16 @@ class FanOutStep:
             subject=lambda args: f"message {args[0].message_type} of lead {args[0].external_prospect_id}",
             errors=errors,
         )
-        stored_now = self.ledger.fan_out(
-            claim,
-            self.owner,
-            context=orjson.dumps(context.to_json()).decode(),
-            items=items,
-            destinations=dests,
-            now=self.clock(),
-        )
-        self._record_hook_errors(errors, context, report)
-        if stored_now:
-            report.batches += 1
+        if self._store(claim, context, items, dests, errors, report):
             report.leads += len(leads)
 
     def _fan_out_collect(self, claim: BatchClaim, report: RelayReport) -> None:
         request_id = claim.batch_id
         dests = list(claim.destinations) if claim.destinations else self.destinations
         self.plugins.destinations.resolve(dests)
-        if self._collect_client is None:
-            source = self._collect
-            if source is None:
-                self._collect_client = CollectClient()
-            elif hasattr(source, "list_messages"):
-                self._collect_client = cast(CollectSource, source)
-            else:
-                self._collect_client = source()
         # Messages a previous run stored: their hooks fired then, so only new messages fire now.
         stored = self.ledger.stored_items(COLLECT, request_id)
-        messages = list(self._collect_client.list_messages(request_id))
+        messages = list(self._collect_source().list_messages(request_id))
         context = RelayContext(source=COLLECT, batch_id=request_id, destinations=tuple(dests))
         item_ids = [str(getattr(m, "id", None) or f"message-{i}") for i, m in enumerate(messages)]
         errors: list[PluginError] = []
@@ -224,17 +226,7 @@ class FanOutStep:
             (item_id, orjson.dumps(encode_collect(m), default=str).decode())
             for item_id, m in zip(item_ids, messages, strict=True)
         ]
-        stored_now = self.ledger.fan_out(
-            claim,
-            self.owner,
-            context=orjson.dumps(context.to_json()).decode(),
-            items=items,
-            destinations=dests,
-            now=self.clock(),
-        )
-        self._record_hook_errors(errors, context, report)
-        if stored_now:
-            report.batches += 1
+        if self._store(claim, context, items, dests, errors, report):
             report.messages += len(messages)
 
     def _record_hook_errors(
@@ -282,3 +274,12 @@ def _items(leads: Sequence[Lead]) -> list[tuple[str, str]]:
             item_id = f"{item_id}#{count + 1}"
         items.append((item_id, orjson.dumps(unstructure_lead(lead), default=str).decode()))
     return items
+
+
+def _resolve(source: Any, method: str, default: Callable[[], Any]) -> Any:
+    """A client from what the host gave: nothing (the default client), a client, or a factory."""
+    if source is None:
+        return default()
+    if hasattr(source, method):
+        return source
+    return source()
