@@ -32,15 +32,49 @@ from msgrelay.upscale.models import GenerationRequest, MessageStep
 __all__ = ["STEPS", "collect_messages", "generate", "relay", "retrieve", "run_step", "status"]
 
 
-def _list(value: list[str] | str | None) -> list[str] | None:
+def _bad(name: str, message: str) -> ValidationError:
+    return ValidationError(Problem(name, message), subject="step input")
+
+
+def _json(name: str, text: str) -> Any:
+    """JSON that arrived as a string (Zapier and n8n pass every value as one)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise _bad(name, f"not valid JSON ({exc.msg})") from None
+
+
+def _list(name: str, value: list[str] | str | None) -> list[str] | None:
     """A list from a JSON array, a JSON array in a string, or a comma list (Zapier sends strings)."""
     if value is None or isinstance(value, list):
         return value
+    if not isinstance(value, str):
+        raise _bad(name, f"expected a list or a comma-separated string, got {type(value).__name__}")
     text = value.strip()
     if text.startswith("["):
-        parsed = orjson.loads(text)
+        parsed = _json(name, text)
+        if not isinstance(parsed, list):
+            raise _bad(name, "expected a JSON array")
         return [str(item) for item in parsed]
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _seconds(name: str, value: float | str) -> float:
+    """A number of seconds >= 0, given as a number or a numeric string."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise _bad(name, f"expected a number of seconds, got {value!r}") from None
+    if not seconds >= 0:  # also refuses nan
+        raise _bad(name, f"expected a number of seconds >= 0, got {value!r}")
+    return seconds
+
+
+def _rows(value: list[dict[str, Any]] | str) -> list[dict[str, Any]]:
+    rows = _json("leads", value) if isinstance(value, str) else value
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise _bad("leads", "expected a JSON array of lead objects")
+    return rows
 
 
 def generate(
@@ -60,7 +94,7 @@ def generate(
     base_url: str | None = None,
 ) -> dict[str, Any]:
     """Submit leads for generation, once: the same leads and sequence again return the same id."""
-    rows = orjson.loads(leads) if isinstance(leads, str) else leads
+    rows = _rows(leads)
     request = GenerationRequest(
         completion_notification_url=notify_url,
         automation_tool_customer_id=customer_id,
@@ -69,7 +103,7 @@ def generate(
         proposition_company_name=company_name,
         proposition_company_url=company_url,
         message_sequence=[
-            MessageStep(step=i, message_type=t) for i, t in enumerate(_list(sequence) or [], 1)
+            MessageStep(step=i, message_type=t) for i, t in enumerate(_list("sequence", sequence) or [], 1)
         ],
         lead_data=leads_from_mappings(rows),
         material_link=material_link,
@@ -103,14 +137,13 @@ def relay(
     base_url: str | None = None,
 ) -> dict[str, Any]:
     """Deliver a generation to destinations (default ``MSGRELAY_DESTINATIONS``, else the store)."""
+    wanted, wait = _list("destinations", destinations), _seconds("max_wait", max_wait)
     with SQLiteLedger() as ledger:
         worker = Relay(
             ledger=ledger, plugins=PluginManager().load(), upscale=lambda: UpscaleClient(api_key, base_url)
         )
         try:
-            report = worker.relay(
-                secure_request_id, destinations=_list(destinations), max_wait=float(max_wait)
-            )
+            report = worker.relay(secure_request_id, destinations=wanted, max_wait=wait)
             counts = ledger.batch_counts("upscale", secure_request_id)
         finally:
             worker.close()
