@@ -31,16 +31,10 @@ LIVE_KEYS = {
 KNOWN_SECRETS = (SANDBOX_UPSCALE_KEY, SANDBOX_COLLECT_KEY, *(k for k in LIVE_KEYS.values() if k))
 REPLAY_KEY = "replay-key-not-a-secret"
 
-_ENV_PREFIXES = ("UPSCALE_", "COLLECT_", "MSGRELAY_")
-
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's keys, base URLs, plugins or home directory."""
-    for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MSGRELAY_HOME", str(tmp_path / "msgrelay-home"))
+def _isolated_env(msgrelay_home: Path) -> None:
+    """No test sees the developer's keys, base URLs, plugins or home directory (see msgrelay.testing)."""
 
 
 @pytest.fixture

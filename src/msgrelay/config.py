@@ -24,6 +24,9 @@ MSGRELAY_TRACE_PLUGINS = "MSGRELAY_TRACE_PLUGINS"
 MSGRELAY_DESTINATIONS = "MSGRELAY_DESTINATIONS"
 MSGRELAY_WEBHOOK_SECRET = "MSGRELAY_WEBHOOK_SECRET"
 
+#: Every variable msgrelay reads starts with one of these (tests clear them all).
+ENV_PREFIXES = ("UPSCALE_", "COLLECT_", "MSGRELAY_")
+
 DEFAULT_UPSCALE_BASE_URL = "https://app.upscaleoutreach.com/api/v2"
 DEFAULT_COLLECT_BASE_URL = "https://api.usecollect.com/v1"
 

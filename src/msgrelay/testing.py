@@ -18,6 +18,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import attrs
 import pytest
 
 from msgrelay.collect.client import CollectClient
+from msgrelay.config import ENV_PREFIXES
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import HookCall, PluginManager
 from msgrelay.relay import DeliveryPolicy, Relay, RelayReport
@@ -124,7 +126,14 @@ class RelayHarness:
 
 @pytest.fixture
 def msgrelay_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``MSGRELAY_HOME`` set to a fresh temporary folder for this test."""
+    """A fresh temporary ``MSGRELAY_HOME``, and none of msgrelay's other variables for this test.
+
+    Keys, base URLs, destinations and plugin settings exported in your shell are removed (every
+    ``UPSCALE_*``, ``COLLECT_*`` and ``MSGRELAY_*``), so a test never reaches a live API by accident.
+    """
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIXES):
+            monkeypatch.delenv(name)
     home = tmp_path / "msgrelay-home"
     monkeypatch.setenv("MSGRELAY_HOME", str(home))
     return home

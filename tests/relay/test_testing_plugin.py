@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,33 @@ def test_the_fixtures_work_for_a_plugin_authors_suite(tmp_path: Path) -> None:
     )
     assert "1 failed, 2 passed" in result.stdout, result.stdout + result.stderr
     assert "this test fails on purpose" in result.stdout
+
+
+ISOLATION_TEST = """
+import os
+
+def test_no_exported_setting_reaches_the_test(msgrelay_home):
+    assert os.environ["MSGRELAY_HOME"] == str(msgrelay_home)
+    leaked = sorted(k for k in os.environ if k.startswith(("UPSCALE_", "COLLECT_", "MSGRELAY_")))
+    assert leaked == ["MSGRELAY_HOME"], leaked
+"""
+
+
+def test_msgrelay_home_keeps_the_authors_shell_settings_out(tmp_path: Path) -> None:
+    """A plugin author with real keys and destinations exported runs tests that cannot see them."""
+    (tmp_path / "test_isolation.py").write_text(ISOLATION_TEST)
+    env = {
+        **os.environ,
+        "UPSCALE_API_KEY": "live-key-that-must-not-leak",
+        "COLLECT_BASE_URL": "https://api.usecollect.com/v1",
+        "MSGRELAY_DESTINATIONS": "hubspot",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert "1 passed" in result.stdout, result.stdout + result.stderr
