@@ -403,3 +403,18 @@ def test_a_2xx_body_that_breaks_the_contract_is_a_decode_error_naming_where(
         client.check_credits() if path == CREDITS else client.get_sequences()
     assert caught.value.path == where
     assert caught.value.url.endswith(path)
+
+
+def test_configuration_errors_show_no_credentials_and_say_where_the_value_came_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wrong base URL is shown without user info or tokens; a blank key falls back to the variable."""
+    from msgrelay.config import resolve_api_key, resolve_base_url
+
+    with pytest.raises(errors.ConfigurationError) as caught:
+        resolve_base_url("ftp://user:sekretpw@h.example/x?token=abcdef", "COLLECT_BASE_URL", "https://x")
+    assert "sekretpw" not in str(caught.value)
+    assert "abcdef" not in str(caught.value)
+    assert "the base_url argument" in str(caught.value)
+    monkeypatch.setenv("COLLECT_API_KEY", "key-from-the-environment")
+    assert resolve_api_key("", "COLLECT_API_KEY", service="Collect") == "key-from-the-environment"

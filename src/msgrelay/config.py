@@ -43,7 +43,8 @@ def read_env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
 
 def resolve_api_key(explicit: str | None, env_name: str, *, service: str) -> str:
     """The explicit key, else the environment's; a `ConfigurationError` that says how to fix it."""
-    key = explicit if explicit is not None else read_env(env_name)
+    # A blank argument counts as none given (Zapier sends "" for an empty field), as for base URLs.
+    key = explicit if explicit and explicit.strip() else read_env(env_name)
     if not key or not key.strip():
         raise ConfigurationError(
             f"no {service} API key: pass api_key=... (on the command line, --api-key) "
@@ -56,7 +57,12 @@ def resolve_base_url(explicit: str | None, env_name: str, default: str) -> str:
     """The explicit base URL, else the environment's, else the vendor's; must be http(s)."""
     url = explicit or read_env(env_name) or default
     if not url.startswith(("http://", "https://")):
-        raise ConfigurationError(f"base URL must start with http:// or https://, got {url!r} ({env_name})")
+        from msgrelay.http import redact_url
+
+        source = "the base_url argument" if explicit else env_name
+        raise ConfigurationError(
+            f"base URL must start with http:// or https://, got {redact_url(url)!r} (from {source})"
+        )
     return url.rstrip("/")
 
 

@@ -24,12 +24,25 @@ def test_the_three_documented_forms_parse_to_aware_utc(text: str, expected: date
     assert parsed.tzinfo is UTC
 
 
-@pytest.mark.parametrize(
-    "text", ["2026-01-21T10:12:46Z", "2026-01-21T10:12:46.120Z", "2026-01-21T10:12:46.123456Z"]
-)
+@pytest.mark.parametrize("text", ["2026-01-21T10:12:46Z", "2026-01-21T10:12:46.120Z"])
 def test_the_z_forms_round_trip_exactly(text: str) -> None:
     """Seconds and milliseconds come back in the form they went in."""
     assert format_timestamp(parse_timestamp(text)) == text
+
+
+def test_finer_than_milliseconds_is_not_sent() -> None:
+    """The API documents seconds and milliseconds only: a microsecond time goes out truncated."""
+    assert format_timestamp(parse_timestamp("2026-01-21T10:12:46.123456Z")) == "2026-01-21T10:12:46.123Z"
+    assert format_timestamp(parse_timestamp("2026-01-21T10:12:46.000400Z")) == "2026-01-21T10:12:46Z"
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-01-21T10:12:46+99:99", "2026-01-21T10:12:46+24:00", "2026-01-21T10:12:46-05:60"]
+)
+def test_an_impossible_offset_is_refused(text: str) -> None:
+    """An offset outside ±23:59 is an error, not a silent shift of days."""
+    with pytest.raises(ValueError, match="offset"):
+        parse_timestamp(text)
 
 
 def test_the_older_form_is_written_back_as_iso_8601() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from msgrelay_webhook import EnvironmentWebhook, SigningSecret, WebhookConfig, WebhookDestination
 from msgrelay_webhook.urls import check_public
@@ -69,6 +71,27 @@ def test_bad_secret_names_the_variable_and_hides_the_value() -> None:
     assert "not-base64" not in str(caught.value)
 
 
+@pytest.mark.parametrize("size", [1, 16, 23, 65, 96])
+def test_secret_of_the_wrong_size_names_the_variable_and_hides_the_value(size: int) -> None:
+    """A key outside 24..64 bytes (``whsec_AA==`` is one byte) is refused by variable name, never shown."""
+    bad = "whsec_" + base64.b64encode(bytes(range(7, 7 + size))).decode()
+    env = {"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_SIGNING_SECRET": bad}
+    with pytest.raises(ConfigurationError, match=r"MSGRELAY_WEBHOOK_SIGNING_SECRET.*24 to 64") as caught:
+        WebhookConfig.from_env(env)
+    assert bad.removeprefix("whsec_").rstrip("=") not in str(caught.value)
+
+
+def test_one_byte_secret_is_refused(secret_text: str) -> None:
+    """The reviewer's case, alone and next to a valid secret while rotating."""
+    for value in ("whsec_AA==", f"{secret_text} whsec_AA=="):
+        env = {"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_SIGNING_SECRET": value}
+        with pytest.raises(
+            ConfigurationError, match="MSGRELAY_WEBHOOK_SIGNING_SECRET is too short"
+        ) as caught:
+            WebhookConfig.from_env(env)
+        assert "AA==" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("headers", "match"),
     [
@@ -116,6 +139,50 @@ def test_insecure_urls_are_refused_by_default(url: str, match: str) -> None:
         WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": url})
     assert "MSGRELAY_WEBHOOK_URL" in str(caught.value)
     assert "secret-path" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 well-known prefix, embeds 127.0.0.1
+        "64:ff9b::a00:1",  # NAT64, embeds 10.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64, embeds 169.254.169.254 (cloud metadata)
+        "64:ff9b:1::808:808",  # local-use NAT64 prefix: never public
+        "2002:7f00:1::",  # 6to4, embeds 127.0.0.1
+        "2002:c0a8:1::1",  # 6to4, embeds 192.168.0.1
+        "2002:e000:1::1",  # 6to4, embeds multicast 224.0.1.0
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+        "2001:0:a00:1:8000:63bf:f7f7:f7f7",  # Teredo, server 10.0.0.1
+        "::ffff:7f00:1",  # IPv4-mapped 127.0.0.1
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::a00:1",  # IPv4-compatible 10.0.0.1
+        "::ffff:0:7f00:1",  # SIIT IPv4-translated 127.0.0.1
+    ],
+)
+def test_ipv6_embedding_a_non_public_ipv4_is_refused(address: str) -> None:
+    """An IPv6 address that carries a loopback, private or link-local IPv4 address reaches that host,
+    so it is refused like the IPv4 address itself, both as a literal URL and as a resolved answer."""
+    url = f"https://[{address}]/secret-path"
+    with pytest.raises(ConfigurationError, match="non-public") as caught:
+        WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": url})
+    assert "secret-path" not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="non-public"):
+        check_public(url, allow_insecure=False)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2001:4860:4860::8888",  # a public IPv6 address
+        "64:ff9b::808:808",  # NAT64 of the public 8.8.8.8
+        "::ffff:808:808",  # IPv4-mapped 8.8.8.8
+    ],
+)
+def test_public_ipv6_is_accepted(address: str) -> None:
+    """A genuine public IPv6 address, or one that embeds a public IPv4 address, passes both checks."""
+    url = f"https://[{address}]/hooks/x"
+    assert WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": url}).url == url
+    check_public(url, allow_insecure=False)  # a literal: getaddrinfo returns it without DNS
 
 
 def test_allow_insecure_permits_a_local_endpoint() -> None:

@@ -143,6 +143,22 @@ def test_bad_secret_is_named_not_shown(text: str) -> None:
     assert "base64!" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("size", "match"), [(1, "too short"), (23, "too short"), (65, "too long")])
+def test_secret_outside_24_to_64_bytes_is_refused(size: int, match: str) -> None:
+    """The spec's keys have 24 to 64 bytes; a shorter (weak) or longer key is refused, the text not shown."""
+    text = "whsec_" + base64.b64encode(b"\x07" * size).decode()
+    with pytest.raises(ValueError, match=f"MY_SECRET is {match}.*24 to 64") as caught:
+        SigningSecret(text, source="MY_SECRET")
+    assert text.removeprefix("whsec_").rstrip("=") not in str(caught.value)
+
+
+@pytest.mark.parametrize("size", [24, 64])
+def test_secret_of_24_and_64_bytes_is_accepted(size: int) -> None:
+    """Both ends of the range are valid (the reference library's test vector has a 24-byte key)."""
+    assert len(SigningSecret("whsec_" + base64.b64encode(b"\x07" * size).decode()).key) == size
+    assert len(SigningSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").key) == 24
+
+
 def test_secret_repr_hides_it(secret: SigningSecret, secret_text: str) -> None:
     """Neither the written secret nor the key shows in a repr."""
     shown = repr(secret) + str(secret) + repr([secret])

@@ -209,15 +209,19 @@ class CollectClient:
 
     def _pages(self, campaign_id: str, status: str | None, page_size: int) -> Iterator[CollectRequest]:
         offset = 0
+        seen: set[str] = set()
         while True:
             params: dict[str, Any] = {"campaignId": campaign_id, "offset": offset, "limit": page_size}
             if status is not None:
                 params["filter"] = status
             page = self._call("GET", "/requests", decode_requests, params=params)
-            yield from page
-            # No total and no cursor come back: a page shorter than asked for is the last one.
-            if len(page) < page_size:
+            fresh = [request for request in page if request.id not in seen]
+            yield from fresh
+            # No total and no cursor come back: a page shorter than asked for is the last one. A
+            # page with nothing new means the server ignored the offset; stop rather than loop.
+            if len(page) < page_size or not fresh:
                 return
+            seen.update(request.id for request in fresh)
             offset += len(page)
 
     def get_request(self, request_id: str) -> CollectRequest:

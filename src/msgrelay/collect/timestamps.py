@@ -53,7 +53,10 @@ def parse_timestamp(text: str, *, require_zone: bool = False) -> datetime:
     offset = timedelta(0)
     if zone is not None and zone[0] in "+-":
         digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"not a valid UTC offset in {text!r}")
+        offset = timedelta(hours=hours, minutes=minutes)
         if zone[0] == "-":
             offset = -offset
     return (naive - offset).replace(tzinfo=UTC)
@@ -81,6 +84,7 @@ def format_timestamp(value: datetime) -> str:
         raise ValueError(f"a naive datetime names no instant: {value.isoformat()}; give it tzinfo=UTC")
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     micro = utc.microsecond
-    spec = "seconds" if not micro else "milliseconds" if micro % 1000 == 0 else "microseconds"
+    # The API documents seconds and milliseconds only; finer digits are dropped, not sent.
+    spec = "milliseconds" if micro >= 1000 else "seconds"
     # isoformat is several times faster than strftime, which matters across a long message list.
     return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"

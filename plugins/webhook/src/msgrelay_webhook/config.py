@@ -3,7 +3,8 @@
 =================================== ===========================================================
 ``MSGRELAY_WEBHOOK_URL``            required: where each lead is POSTed (``https://`` only, unless
                                     ``MSGRELAY_WEBHOOK_ALLOW_INSECURE`` is set)
-``MSGRELAY_WEBHOOK_SIGNING_SECRET`` optional: ``whsec_...``; several, space-separated, while rotating
+``MSGRELAY_WEBHOOK_SIGNING_SECRET`` optional: ``whsec_`` + base64 of 24 to 64 bytes; several,
+                                    space-separated, while rotating
 ``MSGRELAY_WEBHOOK_HEADERS``        optional: static headers, ``Name: value``, one per line
 ``MSGRELAY_WEBHOOK_TIMEOUT``        optional: seconds to wait for the answer (default 15)
 ``MSGRELAY_WEBHOOK_ALLOW_INSECURE`` optional: ``1`` allows ``http://`` and loopback or private hosts

@@ -43,7 +43,11 @@ WEBHOOK_SIGNATURE = "webhook-signature"
 SECRET_PREFIX = "whsec_"
 #: How far a ``webhook-timestamp`` may be from the receiver's clock, in seconds (the spec's 5 minutes).
 TOLERANCE = 300.0
+#: The key sizes the spec allows, in bytes.
+_MIN_KEY_BYTES = 24
+_MAX_KEY_BYTES = 64
 _VERSION = "v1"
+_KEY_SIZE = f"base64 of {_MIN_KEY_BYTES} to {_MAX_KEY_BYTES} random bytes"
 
 
 class WebhookVerificationError(MsgrelayError):
@@ -59,7 +63,8 @@ class SigningSecret:
         source: what to name in an error about the text (an environment variable, say).
 
     Raises:
-        ValueError: the text is empty or not base64; the message names ``source``, never the text.
+        ValueError: the text is empty, not base64, or its key is not 24 to 64 bytes long; the message
+            names ``source``, never the text.
     """
 
     __slots__ = ("_key", "_text")
@@ -74,9 +79,11 @@ class SigningSecret:
                 f"{source} is not a Standard Webhooks secret: expected whsec_ followed by base64"
             ) from None
         if not key:
-            raise ValueError(
-                f"{source} is empty: expected whsec_ followed by base64 of 24 to 64 random bytes"
-            )
+            raise ValueError(f"{source} is empty: expected whsec_ followed by {_KEY_SIZE}")
+        if len(key) < _MIN_KEY_BYTES:
+            raise ValueError(f"{source} is too short: expected whsec_ followed by {_KEY_SIZE}")
+        if len(key) > _MAX_KEY_BYTES:
+            raise ValueError(f"{source} is too long: expected whsec_ followed by {_KEY_SIZE}")
         self._key = key
         self._text = stripped
 
@@ -101,8 +108,8 @@ class SigningSecret:
 
 def generate_secret(nbytes: int = 32) -> str:
     """A new secret in its written form, ``whsec_`` + base64 of ``nbytes`` random bytes (24 to 64)."""
-    if not 24 <= nbytes <= 64:
-        raise ValueError("a Standard Webhooks secret has 24 to 64 bytes")
+    if not _MIN_KEY_BYTES <= nbytes <= _MAX_KEY_BYTES:
+        raise ValueError(f"a Standard Webhooks secret has {_MIN_KEY_BYTES} to {_MAX_KEY_BYTES} bytes")
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(nbytes)).decode("ascii")
 
 

@@ -3,7 +3,8 @@
 A catch-hook URL is often the only credential (Zapier's ``/hooks/catch/<user>/<hook>/``), so only its
 scheme and host are ever shown. HTTPS is required, and an address that is not publicly routable
 (loopback, private, link-local...) is refused, unless the endpoint is explicitly allowed to be
-insecure (a local n8n, a test receiver).
+insecure (a local n8n, a test receiver). An IPv6 address that embeds an IPv4 address (IPv4-mapped,
+NAT64 ``64:ff9b::/96``, 6to4, Teredo...) is judged by that IPv4 address as well.
 """
 
 from __future__ import annotations
@@ -76,7 +77,38 @@ def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
         return None
 
 
+#: NAT64's well-known prefix (RFC 6052): the last 32 bits are the IPv4 address the gateway reaches.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+#: Local-use NAT64 (RFC 8215): a site's own translator, never a public destination.
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+#: The deprecated IPv4-compatible form ``::a.b.c.d`` (RFC 4291 §2.5.5.1).
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+#: SIIT's IPv4-translated form ``::ffff:0:a.b.c.d`` (RFC 2765).
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+
+
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether ``address`` is publicly routable: not loopback, private, link-local, reserved, multicast...
+
+    An IPv6 address that carries an IPv4 address (IPv4-mapped or -compatible, SIIT, NAT64, 6to4,
+    Teredo) reaches that IPv4 host, so the IPv4 address must pass the same rules.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _public(address.ipv4_mapped)
+        if address in _NAT64_LOCAL:
+            return False
+        if not all(_public(embedded) for embedded in _embedded_ipv4(address)):
+            return False
     return address.is_global and not address.is_multicast
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses that ``address`` carries (for Teredo: the server and the client)."""
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    if address.teredo is not None:
+        return address.teredo
+    if address in _NAT64 or address in _IPV4_COMPATIBLE or address in _IPV4_TRANSLATED:
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    return ()
