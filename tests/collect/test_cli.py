@@ -156,3 +156,12 @@ def test_the_docs_name_the_seeded_ids() -> None:
     assert f"R={SEED_REQUEST_ID}" in text
     assert f"requests {SEED_CAMPAIGN_ID}" in text
     assert SANDBOX_COLLECT_KEY in text
+
+
+def test_a_delete_the_api_declines_exits_1_and_says_so(cli: Cli, sandbox: Sandbox) -> None:
+    """``{"deleted": false}`` is printed, and stderr says what happened (exit 1)."""
+    from msgrelay.sandbox import Fault
+
+    sandbox.inject(Fault("DELETE", "/messages/msg_x", status=200, body={"deleted": False}))
+    cli("delete", R, "msg_x", code=1)
+    assert cli.err == f"msgrelay: error: the API answered deleted=false for message msg_x of request {R}\n"

@@ -210,7 +210,14 @@ def cmd_delete(args: argparse.Namespace) -> int:
     with client_from(args) as client:
         deleted = client.delete_message(args.request_id, args.message_id)
     print_json({"deleted": deleted})
-    return EXIT_OK if deleted else EXIT_API
+    if not deleted:
+        print(
+            f"msgrelay: error: the API answered deleted=false for message {args.message_id} "
+            f"of request {args.request_id}",
+            file=sys.stderr,
+        )
+        return EXIT_API
+    return EXIT_OK
 
 
 def cmd_requests(args: argparse.Namespace) -> int:
