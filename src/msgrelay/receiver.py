@@ -21,7 +21,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -109,6 +109,8 @@ class Receiver:
             typically `RelayWorker.submit`; it must not block.
         store_timeout: seconds to wait for the ledger's write lock before answering 503; well under
             the vendor's 10 s, so the vendor hears the 503 and retries instead of timing out.
+        destinations: stored with each event, so whichever worker relays it (after a crash too)
+            delivers to these; None leaves the choice to the relay (its default destinations).
     """
 
     def __init__(
@@ -121,9 +123,12 @@ class Receiver:
         on_event: Callable[[str, str], None] | None = None,
         clock: Callable[[], float] = time.time,
         store_timeout: float = 5.0,
+        destinations: Sequence[str] | None = None,
     ) -> None:
         self.ledger = ledger
         self.store_timeout = store_timeout
+        #: Stored with each event, so a relay resuming it after a crash delivers where this host meant.
+        self.destinations = tuple(destinations) if destinations else None
         if verify is None:
             secret = secret or read_env(MSGRELAY_WEBHOOK_SECRET)
             if secret:
@@ -190,7 +195,7 @@ class Receiver:
                 UPSCALE,
                 event.secure_request_id,
                 event=body.decode("utf-8", "replace"),
-                destinations=None,
+                destinations=self.destinations,
                 now=self.clock(),
                 lock_timeout=self.store_timeout,
             )

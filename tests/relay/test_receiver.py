@@ -262,3 +262,13 @@ def test_a_webhook_the_ledger_cannot_store_in_time_is_answered_503_then_stored_o
     assert batch is not None
     assert batch["received"] == 1
     assert events == [("upscale", SID)]
+
+
+def test_the_hosts_destinations_are_stored_with_the_event(ledger: SQLiteLedger) -> None:
+    """``serve --to X`` stores X with each event, so a relay resuming it after a crash delivers to X."""
+    receiver = Receiver(ledger=ledger, secret=SECRET, destinations=["store", "crm"])
+    with BackgroundServer(receiver) as server:
+        assert post(notification_url(server.url, secret=SECRET), EVENT).status_code == 200
+    batch = ledger.get_batch("upscale", SID)
+    assert batch is not None
+    assert list(batch["destinations"]) == ["store", "crm"]

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
+
+from msgrelay.config import MSGRELAY_DESTINATIONS, env_list
+from msgrelay.relay import default_destinations
+
+if TYPE_CHECKING:
+    from msgrelay.plugins import PluginManager
 
 #: Exit codes: 0 success, 1 the API or the network failed, 2 the input was wrong.
 EXIT_OK = 0
@@ -77,6 +87,74 @@ def positive_float(value: str) -> float:
     if number <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}")
     return number
+
+
+def non_negative_float(value: str) -> float:
+    """argparse type for a number of seconds >= 0 (0: do not wait)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {value!r}")
+    return number
+
+
+def port(value: str) -> int:
+    """argparse type for a TCP port, 0-65535; 0 lets the OS pick a free one."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 to 65535 (0 = any free port), got {value!r}"
+        )
+    return number
+
+
+def resolve_destinations(plugins: PluginManager, to: Sequence[str] | None) -> list[str]:
+    """The destinations a command will deliver to: ``--to``, else ``$MSGRELAY_DESTINATIONS``, else
+    ``store``; a `UsageError` naming an unknown one and where it came from, before anything runs."""
+    if to:
+        names, origin = list(to), "--to"
+    elif env_list(MSGRELAY_DESTINATIONS):
+        names, origin = default_destinations(), f"${MSGRELAY_DESTINATIONS}"
+    else:
+        names, origin = default_destinations(), "the default"
+    registry = plugins.destinations
+    for name in names:
+        if name not in registry:
+            known = ", ".join(registry.names()) or "none"
+            raise UsageError(
+                f"unknown destination {name!r} from {origin} (registered: {known}); "
+                "install or enable the plugin that provides it"
+            )
+    return names
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, the first SIGTERM (a process manager's stop) raises `KeyboardInterrupt` in the main
+    thread, so a server shuts down as it does on Ctrl+C; a second SIGTERM acts as it did before.
+
+    Outside the main thread (a host calling `main` from a worker) signals cannot be handled: no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    restore = previous if previous is not None else signal.SIG_DFL
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, restore)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, restore)
 
 
 def add_subcommands(parser: argparse.ArgumentParser, *, title: str) -> argparse._SubParsersAction[Any]:

@@ -12,15 +12,35 @@ from msgrelay.cli._common import (
     EXIT_OK,
     UsageError,
     comma_list,
-    positive_float,
+    non_negative_float,
     positive_int,
     print_json,
+    resolve_destinations,
 )
 from msgrelay.delivery import COLLECT, UPSCALE
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayReport
 from msgrelay.store import Store
+
+DEFAULT_BATCH_SIZE = 500
+
+#: The options each mode uses (argparse attribute → the option as the user spelled it). Any other
+#: option given with a mode is refused rather than silently ignored.
+_OPTIONS = {
+    "to": "--to",
+    "collect": "--collect",
+    "max_wait": "--max-wait",
+    "batch_size": "--batch-size",
+    "output": "-o/--output",
+}
+_USES = {
+    "an ID": {"to", "collect", "max_wait", "batch_size"},
+    "--pending": {"max_wait", "batch_size"},
+    "--status": set(),
+    "--retry-dead": {"to", "max_wait", "batch_size"},
+    "--export": {"output"},
+}
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
@@ -76,19 +96,19 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--max-wait",
-        type=positive_float,
+        type=non_negative_float,
         default=None,
         metavar="S",
         help="seconds to keep retrying failed deliveries in this run before leaving them to a later "
-        "'relay --pending' (default 60 for ID, 0 otherwise)",
+        "'relay --pending', 0 or more (default 60 for ID, 0 otherwise)",
     )
     parser.add_argument(
         "--batch-size",
         type=positive_int,
-        default=500,
+        default=None,  # DEFAULT_BATCH_SIZE; None tells a --batch-size given from one left out
         metavar="N",
-        help="deliveries claimed together, at least 1 (default 500); smaller means less work repeated "
-        "after a crash, larger means faster",
+        help=f"deliveries claimed together, at least 1 (default {DEFAULT_BATCH_SIZE}); smaller means "
+        "less work repeated after a crash, larger means faster",
     )
     parser.add_argument(
         "-o", "--output", type=Path, help="with --export: write to this file instead of stdout"
@@ -98,11 +118,21 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 def cmd_relay(args: argparse.Namespace) -> int:
     """Dispatch on the mode."""
-    modes = [args.pending, args.status, args.retry_dead, args.export is not None]
-    if args.secure_request_id is not None and any(modes):
+    modes = [
+        name
+        for name, chosen in (
+            ("--pending", args.pending),
+            ("--status", args.status),
+            ("--retry-dead", args.retry_dead),
+            ("--export", args.export is not None),
+        )
+        if chosen
+    ]
+    if args.secure_request_id is not None and modes:
         raise UsageError("give either an ID or one of --pending, --status, --retry-dead, --export")
-    if args.secure_request_id is None and not any(modes):
+    if args.secure_request_id is None and not modes:
         raise UsageError("give an ID to relay, or one of --pending, --status, --retry-dead, --export")
+    _refuse_unused_options(args, modes[0] if modes else "an ID")
     if args.export:
         return _export(args.export, args.output)
     ledger = SQLiteLedger()
@@ -112,30 +142,48 @@ def cmd_relay(args: argparse.Namespace) -> int:
             status["store"] = Store().summary()
             print_json(status)
             return EXIT_OK
-        relay = Relay(ledger=ledger, plugins=PluginManager().load(), batch_size=args.batch_size)
+        plugins = PluginManager().load()
+        # For an ID, --to or the environment's, checked before anything is recorded.
+        destinations = (
+            resolve_destinations(plugins, args.to) if args.secure_request_id is not None else args.to
+        )
+        batch_size = DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
+        relay = Relay(ledger=ledger, plugins=plugins, batch_size=batch_size)
         try:
-            return _run(relay, args)
+            return _run(relay, args, destinations)
         finally:
             relay.close()
     finally:
         ledger.close()
 
 
-def _run(relay: Relay, args: argparse.Namespace) -> int:
+def _refuse_unused_options(args: argparse.Namespace, mode: str) -> None:
+    """A `UsageError` for an option the mode would ignore (``--status --to store``), not a silent exit 0."""
+    for attribute, option in _OPTIONS.items():
+        value = getattr(args, attribute)
+        if value is None or value is False or attribute in _USES[mode]:
+            continue
+        users = [name for name, uses in _USES.items() if attribute in uses]
+        goes_with = users[0] if len(users) == 1 else f"{', '.join(users[:-1])} or {users[-1]}"
+        raise UsageError(f"{option} does not apply to {mode}; it goes with {goes_with}")
+
+
+def _run(relay: Relay, args: argparse.Namespace, destinations: list[str] | None) -> int:
     if args.secure_request_id is not None:
         batch_id, wait = args.secure_request_id, 60.0 if args.max_wait is None else args.max_wait
         if args.collect:
             source, key = COLLECT, "request_id"
-            report = relay.relay_collect(batch_id, destinations=args.to, max_wait=wait)
+            report = relay.relay_collect(batch_id, destinations=destinations, max_wait=wait)
         else:
             source, key = UPSCALE, "secure_request_id"
-            report = relay.relay(batch_id, destinations=args.to, max_wait=wait)
+            report = relay.relay(batch_id, destinations=destinations, max_wait=wait)
         counts = relay.ledger.batch_counts(source, batch_id)
         state = relay.ledger.batch_state(source, batch_id)
         return _finish(report, {key: batch_id, "batch_state": state, "deliveries": counts})
     max_wait = 0.0 if args.max_wait is None else args.max_wait
     if args.retry_dead:
-        for destination in args.to or [None]:
+        targets: list[str | None] = list(destinations) if destinations else [None]
+        for destination in targets:
             relay.ledger.retry_dead(now=relay.clock(), destination=destination)
         report = relay.run_pending(max_wait=max_wait)
     else:
@@ -167,7 +215,11 @@ def _export(fmt: str, output: Path | None) -> int:
     if output is None:
         count = store.export_jsonl(sys.stdout) if fmt == "jsonl" else store.export_csv(sys.stdout)
     else:
-        with output.open("w", encoding="utf-8", newline="") as out:
+        try:
+            out = output.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+        with out:
             count = store.export_jsonl(out) if fmt == "jsonl" else store.export_csv(out)
     print(f"msgrelay: exported {count} messages from {store.path}", file=sys.stderr)
     return EXIT_OK

@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import Any
 
-from msgrelay.cli._common import EXIT_OK, print_json
+from msgrelay.cli._common import EXIT_OK, port, print_json, sigterm_as_interrupt
 from msgrelay.sandbox import Sandbox
 
 DEFAULT_PORT = 8800
@@ -19,11 +19,15 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "sandbox",
         help="serve an emulator of both vendor APIs (no account needed)",
         description="Serve the Upscale Outreach and Collect emulators until interrupted. Prints their base "
-        "URLs and keys as JSON on stdout, and the shell exports to use them on stderr.",
+        "URLs and keys as JSON on stdout, and the shell exports to use them on stderr. Stops cleanly on "
+        "Ctrl+C or SIGTERM.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)"
+        "--port",
+        type=port,
+        default=DEFAULT_PORT,
+        help=f"port, 0-65535 (default {DEFAULT_PORT}; 0 = any free)",
     )
     parser.add_argument(
         "--seconds-per-message",
@@ -40,6 +44,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    """Serve until interrupted (Ctrl+C or SIGTERM)."""
     sandbox = Sandbox(
         host=args.host,
         port=args.port,
@@ -47,7 +52,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         credits=args.credits,
         webhook_delivery=not args.no_webhooks,
     )
-    with sandbox:
+    # Installed before the URLs are printed: whoever reads them may stop the sandbox at once.
+    with sigterm_as_interrupt(), sandbox:
         print_json(
             {
                 "url": sandbox.url,

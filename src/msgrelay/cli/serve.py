@@ -8,7 +8,14 @@ import threading
 from typing import Any
 
 from msgrelay._server import BackgroundServer
-from msgrelay.cli._common import EXIT_OK, comma_list, positive_int
+from msgrelay.cli._common import (
+    EXIT_OK,
+    comma_list,
+    port,
+    positive_int,
+    resolve_destinations,
+    sigterm_as_interrupt,
+)
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.receiver import UPSCALE_WEBHOOK_PATH, Receiver, RelayWorker
@@ -24,11 +31,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "verified, stored in the ledger, answered 200, then relayed in the background to the destinations. "
         "Verification: the notify URL must carry ?token=$MSGRELAY_WEBHOOK_SECRET (or the X-Msgrelay-Token "
         "header). If the ledger cannot store an event within 5 s, the answer is 503 and the vendor retries. "
-        "Work left unfinished (a crash, a failing destination) is resumed every few seconds.",
+        "Work left unfinished (a crash, a failing destination) is resumed every few seconds. "
+        "Stops cleanly on Ctrl+C or SIGTERM.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument(
-        "--port", type=int, default=8080, help="port to bind; 0 picks a free one (default 8080)"
+        "--port", type=port, default=8080, help="port to bind, 0-65535; 0 picks a free one (default 8080)"
     )
     parser.add_argument(
         "--to",
@@ -36,7 +44,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="NAME,...",
         help="destinations (default: $MSGRELAY_DESTINATIONS, else the built-in 'store')",
     )
-    parser.add_argument("--threads", type=int, default=8, help="threads answering requests (default 8)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=8, help="threads answering requests, at least 1 (default 8)"
+    )
     parser.add_argument(
         "--insecure",
         action="store_true",
@@ -54,29 +64,36 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve until interrupted."""
-    ledger = SQLiteLedger()
-    plugins = PluginManager().load()
-    # Checked now, so a typo fails at start rather than at the first webhook.
-    relay_destinations = args.to
-    if relay_destinations:
-        plugins.destinations.resolve(relay_destinations)
-    worker = RelayWorker(
-        lambda: Relay(
-            ledger=ledger, plugins=plugins, destinations=relay_destinations, batch_size=args.batch_size
-        )
-    )
-    receiver = Receiver(ledger=ledger, insecure=args.insecure, on_event=worker.submit)
-    with worker, BackgroundServer(receiver, host=args.host, port=args.port, threads=args.threads) as server:
-        # The port line goes to stderr, and never the token: the notify URL is built by the sender.
-        print(
-            f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH} (ledger {ledger.path})",
-            file=sys.stderr,
-        )
-        sys.stderr.flush()
+    """Serve until interrupted (Ctrl+C or SIGTERM)."""
+    with sigterm_as_interrupt():
+        plugins = PluginManager().load()
+        # Checked now, --to or the environment's, so a typo fails at start rather than at each webhook.
+        relay_destinations = resolve_destinations(plugins, args.to)
+        ledger = SQLiteLedger()
         try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("msgrelay: stopping", file=sys.stderr)
-    ledger.close()
+            worker = RelayWorker(
+                lambda: Relay(
+                    ledger=ledger,
+                    plugins=plugins,
+                    destinations=relay_destinations,
+                    batch_size=args.batch_size,
+                )
+            )
+            receiver = Receiver(
+                ledger=ledger, insecure=args.insecure, on_event=worker.submit, destinations=relay_destinations
+            )
+            server = BackgroundServer(receiver, host=args.host, port=args.port, threads=args.threads)
+            with worker, server:
+                # The port line goes to stderr, and never the token: the notify URL is built by the sender.
+                print(
+                    f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH} (ledger {ledger.path})",
+                    file=sys.stderr,
+                )
+                sys.stderr.flush()
+                try:
+                    threading.Event().wait()
+                except KeyboardInterrupt:
+                    print("msgrelay: stopping", file=sys.stderr)
+        finally:
+            ledger.close()
     return EXIT_OK
