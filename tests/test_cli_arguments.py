@@ -259,3 +259,19 @@ def test_relay_export_to_a_file_still_works(tmp_path: Path, capsys: pytest.Captu
     assert out == ""
     assert target.exists()
     assert "exported 0 messages" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sandbox", "--seconds-per-message", "-1"],
+        ["sandbox", "--credits", "-5"],
+        ["demo", "--seconds-per-message", "nan"],
+        ["collect", "requests", "Kq7vTz2mWb9xLc4Rn", "--page-size", "500"],
+    ],
+)
+def test_other_numbers_out_of_range_are_refused_by_the_parser(argv: list[str]) -> None:
+    """Every numeric option is range-checked where it is parsed (exit 2), not deep in the work."""
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(argv)
+    assert caught.value.code == 2

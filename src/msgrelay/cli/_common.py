@@ -67,15 +67,38 @@ def comma_list(value: str) -> list[str]:
     return items
 
 
-def positive_int(value: str) -> int:
-    """argparse type for a count >= 1 (a batch size of 0 would claim, and so deliver, nothing)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
-    return number
+def whole_number(
+    *, minimum: int, maximum: int | None = None, noun: str = "a whole number", in_range: str | None = None
+) -> Callable[[str], int]:
+    """An argparse type for an integer in ``[minimum, maximum]``.
+
+    Args:
+        noun: what a value must be, for the "not a number" error.
+        in_range: what a value must be, for the "out of range" error (default: the noun and limits).
+    """
+    limits = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
+    wanted = in_range or f"{noun} {limits}"
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value!r}")
+        return number
+
+    return parse
+
+
+#: A count >= 1 (a batch size of 0 would claim, and so deliver, nothing).
+positive_int = whole_number(minimum=1, in_range="a positive whole number")
+#: A count >= 0.
+non_negative_int = whole_number(minimum=0, in_range="a whole number, 0 or more")
+#: A TCP port; 0 lets the OS pick a free one.
+port = whole_number(
+    minimum=0, maximum=65535, noun="a port number", in_range="a port from 0 to 65535 (0 = any free port)"
+)
 
 
 def positive_float(value: str) -> float:
@@ -97,19 +120,6 @@ def non_negative_float(value: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
     if not number >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"expected a number of seconds, 0 or more, got {value!r}")
-    return number
-
-
-def port(value: str) -> int:
-    """argparse type for a TCP port, 0-65535; 0 lets the OS pick a free one."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
-    if not 0 <= number <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"expected a port from 0 to 65535 (0 = any free port), got {value!r}"
-        )
     return number
 
 

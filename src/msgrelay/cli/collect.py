@@ -18,6 +18,7 @@ from msgrelay.cli._common import (
     positive_float,
     print_json,
     print_jsonl,
+    whole_number,
 )
 from msgrelay.collect.client import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, CollectClient
 from msgrelay.collect.convert import encode
@@ -125,7 +126,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     requests.add_argument(
         "--page-size",
-        type=int,
+        type=whole_number(minimum=1, maximum=MAX_PAGE_SIZE),
         default=DEFAULT_PAGE_SIZE,
         metavar="N",
         help=f"requests per API call, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})",

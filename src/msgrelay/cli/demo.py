@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from msgrelay.cli._common import EXIT_OK, print_json
+from msgrelay.cli._common import EXIT_OK, non_negative_float, print_json
 from msgrelay.demo_flow import run_full_demo
 from msgrelay.store import Store
 
@@ -31,7 +31,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--seconds-per-message",
-        type=float,
+        type=non_negative_float,
         default=0.05,
         metavar="S",
         help="the sandbox's generation time per message (default 0.05)",

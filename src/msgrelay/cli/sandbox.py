@@ -7,7 +7,14 @@ import sys
 import threading
 from typing import Any
 
-from msgrelay.cli._common import EXIT_OK, port, print_json, sigterm_as_interrupt
+from msgrelay.cli._common import (
+    EXIT_OK,
+    non_negative_float,
+    non_negative_int,
+    port,
+    print_json,
+    sigterm_as_interrupt,
+)
 from msgrelay.sandbox import Sandbox
 
 DEFAULT_PORT = 8800
@@ -31,13 +38,16 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument(
         "--seconds-per-message",
-        type=float,
+        type=non_negative_float,
         default=0.05,
         metavar="S",
         help="generation time per message, to watch 202 turn into 200 (default 0.05)",
     )
     parser.add_argument(
-        "--credits", type=int, default=10_000, help="the Upscale account's allowance (default 10000)"
+        "--credits",
+        type=non_negative_int,
+        default=10_000,
+        help="the Upscale account's allowance (default 10000)",
     )
     parser.add_argument("--no-webhooks", action="store_true", help="do not POST completion webhooks")
     parser.set_defaults(handler=cmd_sandbox)
