@@ -44,7 +44,7 @@ from msgrelay.sandbox.webhooks import WebhookAttempt, WebhookSender
 from msgrelay.sandbox.webhooks import logger as logger  # importable here, as before the split
 from msgrelay.upscale import convert
 from msgrelay.upscale.models import HIRING_ACTIVITY, GenerationRequest
-from msgrelay.upscale.validation import check_generation_request
+from msgrelay.upscale.validation import REQUIRED_LEAD, REQUIRED_TOP_LEVEL, check_generation_request
 
 __all__ = [
     "DEFAULT_COMPANIES_WITHOUT_JOB_POSTS",
@@ -275,19 +275,12 @@ def _parse_generation_request(body: Any) -> GenerationRequest:
         raise HttpError(422, {"error": "lead_data must contain at least one lead"})
     # Missing keys become blanks so the rule check below reports them all in the vendor's wording.
     filled = dict(body)
-    for name in (
-        "completion_notification_url",
-        "automation_tool_customer_id",
-        "automation_tool_campaign_id",
-        "automation_tool_campaign_name",
-        "proposition_company_name",
-        "proposition_company_url",
-    ):
+    for name in REQUIRED_TOP_LEVEL:
         if not isinstance(filled.get(name), str):
             filled[name] = ""
     filled["lead_data"] = [
         {
-            **dict.fromkeys(("external_prospect_id", "linkedin", "first_name", "lead_company"), ""),
+            **dict.fromkeys(REQUIRED_LEAD, ""),
             **{k: v for k, v in lead.items() if v is not None},
         }
         if isinstance(lead, dict)

@@ -24,7 +24,8 @@ NOT_HTTP_URL = "must be a valid HTTP or HTTPS URL"
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
-_REQUIRED_TOP_LEVEL = (
+#: Top-level fields the vendor requires, non-blank (the sandbox checks the same list).
+REQUIRED_TOP_LEVEL = (
     "completion_notification_url",
     "automation_tool_customer_id",
     "automation_tool_campaign_id",
@@ -35,7 +36,8 @@ _REQUIRED_TOP_LEVEL = (
 _URL_TOP_LEVEL = ("completion_notification_url", "proposition_company_url", "material_link")
 _TOP_LEVEL_FIELDS = tuple(a.name for a in attrs.fields(GenerationRequest) if a.name != "extra")
 _LEAD_FIELDS = tuple(a.name for a in attrs.fields(LeadInput) if a.name != "extra")
-_REQUIRED_LEAD = ("external_prospect_id", "linkedin", "first_name", "lead_company")
+#: Lead fields the vendor requires, non-blank.
+REQUIRED_LEAD = ("external_prospect_id", "linkedin", "first_name", "lead_company")
 _URL_LEAD = ("linkedin", "lead_specified_url", "lead_company_website_url")
 
 
@@ -103,7 +105,7 @@ def _lead_problems(leads: Sequence[LeadInput]) -> Iterator[Problem]:
     for index, lead in enumerate(leads):
         prefix = f"lead_data[{index}]."
         yield from _shadowed(lead.extra, _LEAD_FIELDS, prefix)
-        yield from _required_and_urls(lead, _REQUIRED_LEAD, _URL_LEAD, prefix)
+        yield from _required_and_urls(lead, REQUIRED_LEAD, _URL_LEAD, prefix)
         prospect = lead.external_prospect_id
         if not is_blank(prospect):
             if prospect in seen:
@@ -119,7 +121,7 @@ def _lead_problems(leads: Sequence[LeadInput]) -> Iterator[Problem]:
 def check_generation_request(request: GenerationRequest) -> list[Problem]:
     """Every problem with ``request``, in wire order; empty when it is valid."""
     problems = list(_shadowed(request.extra, _TOP_LEVEL_FIELDS))
-    problems.extend(_required_and_urls(request, _REQUIRED_TOP_LEVEL, _URL_TOP_LEVEL))
+    problems.extend(_required_and_urls(request, REQUIRED_TOP_LEVEL, _URL_TOP_LEVEL))
     problems.extend(_sequence_problems(request))
     problems.extend(_lead_problems(request.lead_data))
     return problems
