@@ -17,9 +17,9 @@ import attrs
 from bench import payloads
 from bench.report import Table, X
 from bench.timing import Sample, compare, fmt_seconds
-from msgrelay.delivery import UPSCALE, GeneratedMessage, RelayContext
-from msgrelay.hookspecs import hookimpl
+from msgrelay.destinations.delivery import UPSCALE, GeneratedMessage, RelayContext
 from msgrelay.plugins import PluginError, PluginManager
+from msgrelay.plugins.hookspecs import hookimpl
 from msgrelay.upscale import convert
 from msgrelay.upscale.models import Lead
 

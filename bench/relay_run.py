@@ -10,7 +10,7 @@ this process, so its work (building the retrieve body) counts against the relay.
 
 With ``--profile FILE``, one more batch is relayed in the main thread under cProfile, and the stats
 are written there. ``--int-poll-timeout`` is a diagnostic: it serves with waitress's poll timeout
-rounded up to a whole second, for when `msgrelay._server` passes one that waitress truncates to 0
+rounded up to a whole second, for when `msgrelay.web.server` passes one that waitress truncates to 0
 (see `server_busy_loops`). Prints one JSON object.
 """
 
@@ -31,16 +31,16 @@ from typing import Any
 
 import requests
 
-from msgrelay._server import BackgroundServer
-from msgrelay.delivery import UPSCALE
+from msgrelay.destinations.delivery import UPSCALE
+from msgrelay.destinations.store import Store
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
-from msgrelay.receiver import Receiver, RelayWorker, notification_url
-from msgrelay.relay import Relay, RelayReport
+from msgrelay.relay import Relay, RelayReport, RelayWorker
 from msgrelay.sandbox import Sandbox
-from msgrelay.store import Store
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.models import GenerationRequest, LeadInput, MessageStep
+from msgrelay.web.receiver import Receiver, notification_url
+from msgrelay.web.server import BackgroundServer
 
 MESSAGE_TYPES = ("connection_request", "first_follow_up", "share_material", "hiring_activity")
 SECRET = "bench-webhook-secret-not-a-real-one"

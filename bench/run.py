@@ -193,7 +193,7 @@ def bench_relay(leads: int, runs: int, tmp: Path) -> tuple[Table, float, pstats.
             ]
         )
         table.notes.append(
-            "`msgrelay._server.BackgroundServer` passes `asyncore_loop_timeout=0.2` to waitress, which "
+            "`msgrelay.web.server.BackgroundServer` passes `asyncore_loop_timeout=0.2` to waitress, which "
             "reads it as an int: 0. Each server thread (the sandbox's and the receiver's) then polls "
             "without ever sleeping, holding a core and the GIL, and the relay's thread runs at a fraction "
             "of its speed. The diagnostic row serves with a whole-second timeout (waitress's default; "

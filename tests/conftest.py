@@ -15,9 +15,9 @@ from typing import Any
 import attrs
 import pytest
 
-from msgrelay import cassettes
 from msgrelay.config import DEFAULT_COLLECT_BASE_URL, DEFAULT_UPSCALE_BASE_URL
 from msgrelay.sandbox import SANDBOX_COLLECT_KEY, SANDBOX_UPSCALE_KEY, Sandbox
+from msgrelay.testing import cassettes
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"

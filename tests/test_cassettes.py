@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from msgrelay.cassettes import scan_for_secrets
+from msgrelay.testing.cassettes import scan_for_secrets
 from tests.conftest import CASSETTES, KNOWN_SECRETS
 
 

@@ -13,12 +13,12 @@ import requests
 import urllib3
 
 from msgrelay import errors
-from msgrelay._server import BackgroundServer
-from msgrelay.http import Transport, map_request_exception, redact_url, user_agent
-from msgrelay.retry import NO_RETRIES, RetryPolicy, parse_retry_after
 from msgrelay.sandbox import Fault, Sandbox
+from msgrelay.transport import Transport, map_request_exception, redact_url, user_agent
+from msgrelay.transport.retry import NO_RETRIES, RetryPolicy, parse_retry_after
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.models import GenerationRequest, LeadInput, MessageStep
+from msgrelay.web.server import BackgroundServer
 
 CREDITS = "/account/check_credits"
 GENERATE = "/messages/request_message_generation"
@@ -409,7 +409,7 @@ def test_configuration_errors_show_no_credentials_and_say_where_the_value_came_f
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A wrong base URL is shown without user info or tokens; a blank key falls back to the variable."""
-    from msgrelay.config import resolve_api_key, resolve_base_url
+    from msgrelay.transport import resolve_api_key, resolve_base_url
 
     with pytest.raises(errors.ConfigurationError) as caught:
         resolve_base_url("ftp://user:sekretpw@h.example/x?token=abcdef", "COLLECT_BASE_URL", "https://x")

@@ -10,8 +10,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from msgrelay.errors import ConfigurationError
-
 UPSCALE_API_KEY = "UPSCALE_API_KEY"
 UPSCALE_BASE_URL = "UPSCALE_BASE_URL"
 COLLECT_API_KEY = "COLLECT_API_KEY"
@@ -39,31 +37,6 @@ def read_env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     """Return the variable's value, or None when it is unset or blank."""
     value = (os.environ if environ is None else environ).get(name, "").strip()
     return value or None
-
-
-def resolve_api_key(explicit: str | None, env_name: str, *, service: str) -> str:
-    """The explicit key, else the environment's; a `ConfigurationError` that says how to fix it."""
-    # A blank argument counts as none given (Zapier sends "" for an empty field), as for base URLs.
-    key = explicit if explicit and explicit.strip() else read_env(env_name)
-    if not key or not key.strip():
-        raise ConfigurationError(
-            f"no {service} API key: pass api_key=... (on the command line, --api-key) "
-            f"or set the {env_name} environment variable"
-        )
-    return key.strip()
-
-
-def resolve_base_url(explicit: str | None, env_name: str, default: str) -> str:
-    """The explicit base URL, else the environment's, else the vendor's; must be http(s)."""
-    url = explicit or read_env(env_name) or default
-    if not url.startswith(("http://", "https://")):
-        from msgrelay.http import redact_url
-
-        source = "the base_url argument" if explicit else env_name
-        raise ConfigurationError(
-            f"base URL must start with http:// or https://, got {redact_url(url)!r} (from {source})"
-        )
-    return url.rstrip("/")
 
 
 def msgrelay_home(environ: Mapping[str, str] | None = None) -> Path:

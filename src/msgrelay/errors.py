@@ -23,7 +23,7 @@ Branches follow what the caller does next::
     └── ResponseDecodeError         the vendor answered 2xx with a body we cannot read
 
 `ApiError` keeps the `requests.Response` as `.response`; its text never holds a credential, because
-URLs are redacted before they reach an exception (see `msgrelay.http.redact_url`).
+URLs are redacted before they reach an exception (see `msgrelay.transport.redact_url`).
 """
 
 from __future__ import annotations

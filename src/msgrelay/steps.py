@@ -24,7 +24,7 @@ from msgrelay.errors import Problem, ValidationError
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay
-from msgrelay.submissions import submit_once
+from msgrelay.relay.submit import submit_once
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.leads import leads_from_mappings
 from msgrelay.upscale.models import GenerationRequest, MessageStep

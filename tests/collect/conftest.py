@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from msgrelay.collect import CollectClient
-from msgrelay.retry import NO_RETRIES
 from msgrelay.sandbox import Sandbox
+from msgrelay.transport.retry import NO_RETRIES
 from tests.conftest import Target
 
 

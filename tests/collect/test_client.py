@@ -20,7 +20,6 @@ from msgrelay.collect import (
     parse_timestamp,
 )
 from msgrelay.errors import AuthenticationError, BadRequestError, NotFoundError, PermissionDeniedError
-from msgrelay.retry import NO_RETRIES
 from msgrelay.sandbox.collect import (
     SEED_CAMPAIGN_ID,
     SEED_EMAIL_MESSAGE_ID,
@@ -30,6 +29,7 @@ from msgrelay.sandbox.collect import (
     SEED_REQUEST_ID,
     SEED_SMS_MESSAGE_ID,
 )
+from msgrelay.transport.retry import NO_RETRIES
 from tests.conftest import Target
 
 # Bodies are matched too, so a replay fails if the client would now send a different body.

@@ -12,7 +12,6 @@ import requests
 
 from msgrelay.collect import decode_messages, parse_timestamp
 from msgrelay.sandbox import Sandbox
-from msgrelay.sandbox._router import Request
 from msgrelay.sandbox.collect import CollectSandbox
 from msgrelay.sandbox.collect_seed import (
     SEED_CAMPAIGN_ID,
@@ -26,6 +25,7 @@ from msgrelay.sandbox.collect_seed import (
     SEED_SMS_MESSAGE_ID,
     meteor_id,
 )
+from msgrelay.web.routing import Request
 
 KEY = "sandbox-test-key-0123456789"
 BODY = "Please upload your identity card."

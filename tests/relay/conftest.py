@@ -9,8 +9,8 @@ from pathlib import Path
 
 import attrs
 
-from msgrelay import hookspecs
-from msgrelay.delivery import Delivery
+from msgrelay.destinations.delivery import Delivery
+from msgrelay.plugins import hookspecs
 
 
 def make_distribution(

@@ -17,14 +17,13 @@ import orjson
 import pytest
 
 from msgrelay.cli import build_parser, main
-from msgrelay.delivery import delivery_key
-from msgrelay.ledger import SQLiteLedger
-from msgrelay.receiver import notification_url
+from msgrelay.destinations.store import Store
+from msgrelay.ledger import SQLiteLedger, delivery_key
 from msgrelay.relay import DeliveryPolicy, Relay
 from msgrelay.sandbox import Sandbox
-from msgrelay.store import Store
 from msgrelay.testing import make_request
 from msgrelay.upscale.client import UpscaleClient
+from msgrelay.web.receiver import notification_url
 from tests.relay.conftest import make_distribution, wait_until
 
 SECRET = "whsec-cli-test-secret"
@@ -32,8 +31,8 @@ SECRET = "whsec-cli-test-secret"
 #: A destination plugin driven by the environment: it can always fail, or hang after N deliveries.
 CONTROLLED = """
 import os, time
-from msgrelay import hookspecs
-from msgrelay.store import Store
+from msgrelay.plugins import hookspecs
+from msgrelay.destinations.store import Store
 
 _calls = 0
 _store = None

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from msgrelay import hookspecs
+from msgrelay import COLLECT, RelayContext, delivery_key
 from msgrelay.cli import main
 from msgrelay.collect import InternalMessage, NewInternalMessage
-from msgrelay.delivery import COLLECT, RelayContext, delivery_key
+from msgrelay.destinations.store import Store
+from msgrelay.plugins import hookspecs
 from msgrelay.sandbox.collect_seed import SEED_REQUEST_ID
-from msgrelay.store import Store
 from msgrelay.testing import HookRecorder, RelayHarness
 from tests.relay.conftest import Recorder
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import orjson
 
-from msgrelay.demo_flow import DEMO_SEQUENCE, run_full_demo
-from msgrelay.store import Store
+from msgrelay.cli.demo import DEMO_SEQUENCE, run_full_demo
+from msgrelay.destinations.store import Store
 
 
 def test_the_demo_runs_the_whole_flow_and_summarises_it(tmp_path: Path) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 import attrs
 import pytest
 
-from msgrelay import errors, hookspecs
-from msgrelay.delivery import Delivery
-from msgrelay.failures import is_permanent, server_wait
+from msgrelay import errors
+from msgrelay.destinations.delivery import Delivery
+from msgrelay.plugins import hookspecs
 from msgrelay.relay import DeliveryPolicy, Relay
 from msgrelay.sandbox import Fault
 from msgrelay.testing import RelayHarness
+from msgrelay.transport import is_permanent, server_wait
 from tests.relay.conftest import FakeClock
 
 

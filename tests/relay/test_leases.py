@@ -14,9 +14,9 @@ from typing import Any
 import attrs
 import pytest
 
-from msgrelay import hookspecs
-from msgrelay.delivery import Delivery, delivery_key
+from msgrelay import Delivery, delivery_key
 from msgrelay.ledger import Failure, SQLiteLedger
+from msgrelay.plugins import hookspecs
 from msgrelay.relay import Relay, RelayReport
 from msgrelay.testing import RelayHarness
 from tests.relay.conftest import FakeClock

@@ -11,12 +11,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from msgrelay.delivery import delivery_key
 from msgrelay.ledger import (
     BatchClaim,
     Failure,
     SQLiteLedger,
     Submission,
+    delivery_key,
     new_owner,
     owner_is_dead,
     owner_state,

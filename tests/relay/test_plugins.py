@@ -11,16 +11,15 @@ from typing import Any
 import attrs
 import pytest
 
-from msgrelay import hookspecs
-from msgrelay.delivery import RelayContext
-from msgrelay.plugins import PluginError, PluginLoadError, PluginManager
+from msgrelay.destinations.delivery import RelayContext
+from msgrelay.plugins import PluginError, PluginLoadError, PluginManager, hookspecs
 from msgrelay.upscale.models import Lead
 from tests.relay.conftest import make_distribution
 
 CONTEXT = RelayContext(source="upscale", batch_id="batch-1")
 
 GOOD = """
-from msgrelay import hookspecs
+from msgrelay.plugins import hookspecs
 
 @hookspecs.hookimpl
 def register_destinations(register):

@@ -12,16 +12,16 @@ import orjson
 import pytest
 import requests
 
-from msgrelay._server import BackgroundServer
+from msgrelay.destinations.store import Store
 from msgrelay.errors import ConfigurationError
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
-from msgrelay.receiver import Receiver, RelayWorker, TokenVerifier, WebhookRequest, notification_url
-from msgrelay.relay import DeliveryPolicy, Relay
+from msgrelay.relay import DeliveryPolicy, Relay, RelayWorker
 from msgrelay.sandbox import Sandbox
-from msgrelay.store import Store
 from msgrelay.testing import make_request
 from msgrelay.upscale.client import UpscaleClient
+from msgrelay.web.receiver import Receiver, TokenVerifier, WebhookRequest, notification_url
+from msgrelay.web.server import BackgroundServer
 from tests.relay.conftest import Recorder, wait_until
 
 SECRET = "whsec-test-0123456789"

@@ -8,11 +8,10 @@ from typing import Any
 import attrs
 import pytest
 
-from msgrelay import hookspecs
-from msgrelay.delivery import GeneratedMessage, RelayContext, delivery_key
+from msgrelay import GeneratedMessage, RelayContext, delivery_key
 from msgrelay.errors import ConfigurationError
 from msgrelay.ledger import SQLiteLedger
-from msgrelay.plugins import PluginManager
+from msgrelay.plugins import PluginManager, hookspecs
 from msgrelay.relay import DeliveryPolicy, Relay
 from msgrelay.testing import HookRecorder, RelayHarness
 from msgrelay.upscale.models import Lead

@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from msgrelay.delivery import Delivery, RelayContext
-from msgrelay.store import EXPORT_COLUMNS, Store
+from msgrelay.destinations.delivery import Delivery, RelayContext
+from msgrelay.destinations.store import EXPORT_COLUMNS, Store
 from msgrelay.upscale.models import Lead
 
 CONTEXT = RelayContext(source="upscale", batch_id="sid-1", customer_id="cust", campaign_id="camp")

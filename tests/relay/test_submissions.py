@@ -13,9 +13,9 @@ import pytest
 from msgrelay import errors
 from msgrelay.cli import main
 from msgrelay.ledger import SQLiteLedger
+from msgrelay.relay.submit import SubmissionInDoubtError, record_submission, submission_key, submit_once
 from msgrelay.sandbox import Sandbox
 from msgrelay.sandbox.faults import Fault
-from msgrelay.submissions import SubmissionInDoubtError, record_submission, submission_key, submit_once
 from msgrelay.testing import make_request
 from msgrelay.upscale.client import UpscaleClient
 

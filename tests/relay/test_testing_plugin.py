@@ -20,7 +20,7 @@ def msgrelay_plugins():
 """
 
 TESTS = """
-from msgrelay import hookspecs
+from msgrelay.plugins import hookspecs
 from conftest import MANAGER
 
 class Tagger:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from msgrelay.delivery import UPSCALE
-from msgrelay.receiver import RelayWorker
-from msgrelay.relay import DeliveryPolicy, Relay, RelayReport
+from msgrelay.destinations.delivery import UPSCALE
+from msgrelay.relay import DeliveryPolicy, Relay, RelayReport, RelayWorker
 from msgrelay.testing import RelayHarness, make_request
 from tests.relay.conftest import FakeClock, Recorder, wait_until
 

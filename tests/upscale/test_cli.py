@@ -302,7 +302,7 @@ def test_verbose_logging_keeps_urllib3_from_printing_raw_urls() -> None:
     handlers, level = list(root.handlers), root.level
     try:
         _configure_logging(2)
-        assert logging.getLogger("msgrelay.http").isEnabledFor(logging.DEBUG)
+        assert logging.getLogger("msgrelay.transport").isEnabledFor(logging.DEBUG)
         assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.DEBUG)
     finally:
         root.handlers[:] = handlers

@@ -13,11 +13,11 @@ import pytest
 import requests
 
 from msgrelay import errors
-from msgrelay._server import BackgroundServer
 from msgrelay.sandbox import Sandbox
 from msgrelay.upscale import convert
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.models import GenerationRequest, LeadInput, MessageStep
+from msgrelay.web.server import BackgroundServer
 
 GENERATE = "/messages/request_message_generation"
 

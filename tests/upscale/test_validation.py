@@ -262,7 +262,7 @@ def test_submit_once_refuses_a_bad_request_before_looking_in_the_ledger(
 ) -> None:
     """A corrected-but-still-wrong re-run is refused; the earlier id is not handed back for it."""
     from msgrelay.ledger import SQLiteLedger
-    from msgrelay.submissions import submit_once
+    from msgrelay.relay.submit import submit_once
 
     with (
         UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url) as client,

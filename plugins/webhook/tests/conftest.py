@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from msgrelay_webhook import SigningSecret, WebhookConfig, WebhookDestination, WebhookReceiver
 
-from msgrelay._server import BackgroundServer
-from msgrelay.delivery import UPSCALE, Delivery, RelayContext, delivery_key
-from msgrelay.upscale.models import Lead
+from msgrelay import UPSCALE, Delivery, RelayContext, delivery_key
+from msgrelay.upscale import Lead
+from msgrelay.web import BackgroundServer
 
 #: The test secret of destinations.md §3.3: the 32 bytes ``upscale-test-secret-0123456789ab``.
 SECRET_TEXT = "whsec_dXBzY2FsZS10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWI="

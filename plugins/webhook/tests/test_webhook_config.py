@@ -9,7 +9,7 @@ from msgrelay_webhook import EnvironmentWebhook, SigningSecret, WebhookConfig, W
 from msgrelay_webhook.urls import check_public
 
 from msgrelay.errors import ConfigurationError
-from msgrelay.http import Timeout
+from msgrelay.transport import Timeout
 
 URL = "https://hooks.example.com/hooks/catch/1234567/secret-hook-path/"
 HEADER_VALUE = "key-0f3e9d8c7b6a"

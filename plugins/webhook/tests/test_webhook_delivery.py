@@ -25,8 +25,7 @@ from msgrelay_webhook import (
 )
 from msgrelay_webhook.receiver import Reply
 
-from msgrelay._server import BackgroundServer
-from msgrelay.delivery import Delivery
+from msgrelay import Delivery
 from msgrelay.errors import (
     ApiError,
     AuthenticationError,
@@ -40,8 +39,8 @@ from msgrelay.errors import (
     ValidationError,
 )
 from msgrelay.errors import TimeoutError as RelayTimeoutError
-from msgrelay.failures import server_wait
-from msgrelay.http import Timeout
+from msgrelay.transport import Timeout, server_wait
+from msgrelay.web import BackgroundServer
 
 HEADER_VALUE = "key-0f3e9d8c7b6a"
 

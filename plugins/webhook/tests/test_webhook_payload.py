@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from msgrelay_webhook import COLLECT_MESSAGE_EVENT, LEAD_EVENT, build_payload, canonical_linkedin, encode_body
 
-from msgrelay.delivery import COLLECT, Delivery, RelayContext
+from msgrelay import COLLECT, Delivery, RelayContext
 
 
 @pytest.mark.parametrize(

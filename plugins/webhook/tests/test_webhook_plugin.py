@@ -13,14 +13,14 @@ import msgrelay_webhook
 import pytest
 from msgrelay_webhook import WebhookReceiver, is_retryable
 
-from msgrelay._server import BackgroundServer
-from msgrelay.delivery import UPSCALE, Delivery, RelayContext, delivery_key
+from msgrelay import UPSCALE, Delivery, RelayContext, delivery_key
 from msgrelay.errors import ConfigurationError
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import DeliveryPolicy, Relay
+from msgrelay.upscale import RetrieveResult
 from msgrelay.upscale.convert import decode_retrieve
-from msgrelay.upscale.models import RetrieveResult
+from msgrelay.web import BackgroundServer
 
 SID = "550e8400-e29b-41d4-a716-446655440000"
 HEADER_VALUE = "key-0f3e9d8c7b6a"

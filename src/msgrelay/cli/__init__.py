@@ -53,7 +53,7 @@ def _configure_logging(verbosity: int) -> None:
         return  # leave a host's logging as it is
     logging.getLogger("msgrelay").setLevel(level)
     # urllib3's DEBUG lines print raw paths and queries, and a capability URL (a notify token, a
-    # Zapier hook path) is a credential; msgrelay.http logs the same requests with secrets redacted.
+    # Zapier hook path) is a credential; msgrelay.transport logs the same requests with secrets redacted.
     logging.getLogger("urllib3").setLevel(max(level, logging.INFO))
 
 

@@ -17,11 +17,11 @@ from msgrelay.cli._common import (
     print_json,
     resolve_destinations,
 )
-from msgrelay.delivery import COLLECT, UPSCALE
+from msgrelay.destinations.delivery import COLLECT, UPSCALE
+from msgrelay.destinations.store import Store
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayReport
-from msgrelay.store import Store
 
 DEFAULT_BATCH_SIZE = 500
 

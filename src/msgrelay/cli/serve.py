@@ -7,7 +7,6 @@ import sys
 import threading
 from typing import Any
 
-from msgrelay._server import BackgroundServer
 from msgrelay.cli._common import (
     EXIT_OK,
     comma_list,
@@ -18,8 +17,9 @@ from msgrelay.cli._common import (
 )
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
-from msgrelay.receiver import UPSCALE_WEBHOOK_PATH, Receiver, RelayWorker
-from msgrelay.relay import Relay
+from msgrelay.relay import Relay, RelayWorker
+from msgrelay.web.receiver import UPSCALE_WEBHOOK_PATH, Receiver
+from msgrelay.web.server import BackgroundServer
 
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from msgrelay.cli._common import EXIT_OK, add_subcommands, comma_list, positive_float, print_json, print_jsonl
 from msgrelay.cli._progress import ProgressBar
-from msgrelay.submissions import submit_once
+from msgrelay.relay.submit import submit_once
 from msgrelay.upscale import convert
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.leads import read_leads

@@ -33,8 +33,9 @@ from msgrelay.collect.drafts import (
 from msgrelay.collect.models import CollectRequest, Message
 from msgrelay.collect.validation import check_id, raise_for
 from msgrelay.errors import Problem, ResponseDecodeError
-from msgrelay.http import Timeout, Transport
-from msgrelay.retry import RetryPolicy
+from msgrelay.transport.endpoint import resolve_api_key, resolve_base_url
+from msgrelay.transport.retry import RetryPolicy
+from msgrelay.transport.session import Timeout, Transport
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "CollectAuth", "CollectClient"]
 
@@ -90,8 +91,8 @@ class CollectClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        key = config.resolve_api_key(api_key, config.COLLECT_API_KEY, service="Collect")
-        url = config.resolve_base_url(base_url, config.COLLECT_BASE_URL, config.DEFAULT_COLLECT_BASE_URL)
+        key = resolve_api_key(api_key, config.COLLECT_API_KEY, service="Collect")
+        url = resolve_base_url(base_url, config.COLLECT_BASE_URL, config.DEFAULT_COLLECT_BASE_URL)
         self.transport = Transport(
             base_url=url,
             auth=CollectAuth(key),

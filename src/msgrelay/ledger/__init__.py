@@ -5,7 +5,7 @@ on one machine):
 
 * **submissions**: a generation request, keyed by (customer, campaign, lead ids, message types),
   written *before* the POST, so a re-run returns the stored ``secure_request_id`` instead of paying
-  twice (`msgrelay.submissions`);
+  twice (`msgrelay.relay.submit`);
 * **batches** (the inbox): one row per completed generation to relay, deduplicated on its id and
   written before the webhook is acknowledged; ``items`` holds each transformed lead once retrieved;
 * **outbox**: one row per (destination, item) with attempts, next attempt time, last error and a
@@ -36,6 +36,7 @@ __all__ = [
     "Ledger",
     "SQLiteLedger",
     "Submission",
+    "delivery_key",
     "new_owner",
     "owner_is_dead",
     "owner_state",
@@ -53,7 +54,7 @@ from msgrelay.ledger.base import (
     HookErrorRow,
     Ledger,
     Submission,
+    delivery_key,
 )
 from msgrelay.ledger.owners import new_owner, owner_is_dead, owner_state
-from msgrelay.ledger.sqlite import SQLiteLedger
-from msgrelay.ledger.sqlite_base import LEDGER_FILE
+from msgrelay.ledger.sqlite import LEDGER_FILE, SQLiteLedger

@@ -6,6 +6,7 @@ PostgreSQL backend would be a second one (``SELECT ... FOR UPDATE SKIP LOCKED`` 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ __all__ = [
     "HookErrorRow",
     "Ledger",
     "Submission",
+    "delivery_key",
 ]
 
 # Row states.
@@ -172,3 +174,12 @@ class Ledger(Protocol):
     def batch_counts(self, source: str, batch_id: str) -> dict[str, int]: ...
     def status(self, *, dead_sample: int = 20) -> dict[str, Any]: ...
     def close(self) -> None: ...
+
+
+def delivery_key(destination: str, source: str, batch_id: str, item_id: str) -> str:
+    """The idempotency key of one delivery: the same for the same destination and item, always.
+
+    ``d_`` and 32 hex digits of SHA-256, safe as a header value, a file name or a CRM marker.
+    """
+    digest = hashlib.sha256(f"{destination}\x1f{source}\x1f{batch_id}\x1f{item_id}".encode()).hexdigest()
+    return "d_" + digest[:32]

@@ -28,7 +28,6 @@ from msgrelay.collect.models import EMAIL, INTERNAL, KNOWN_CHANNELS, PENDING, SM
 from msgrelay.collect.timestamps import format_timestamp, parse_timestamp
 from msgrelay.collect.validation import UNSET, check_changes, check_new_message
 from msgrelay.errors import Problem
-from msgrelay.sandbox._router import HttpError, Request, Response, Router
 from msgrelay.sandbox.collect_seed import (
     SEED_CAMPAIGN_ID,
     SEED_EMAIL_MESSAGE_ID,
@@ -42,6 +41,7 @@ from msgrelay.sandbox.collect_seed import (
     meteor_id,
     seed,
 )
+from msgrelay.web.routing import HttpError, Request, Response, Router
 
 __all__ = [
     "SEED_CAMPAIGN_ID",

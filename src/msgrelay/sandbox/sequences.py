@@ -10,7 +10,6 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from msgrelay.sandbox._router import HttpError
 from msgrelay.upscale.models import (
     CONNECTION_REQUEST,
     FIRST_FOLLOW_UP,
@@ -18,6 +17,7 @@ from msgrelay.upscale.models import (
     SHARE_MATERIAL,
     STAGE_AMBITION,
 )
+from msgrelay.web.routing import HttpError
 
 __all__ = ["SEQUENCE_CATALOG", "SEQUENCE_FILTERS", "select_sequences"]
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import attrs
 
-from msgrelay._server import BackgroundServer
-from msgrelay.sandbox._router import Request, Response, read_request, write_response
 from msgrelay.sandbox.collect import CollectSandbox
 from msgrelay.sandbox.faults import Fault, FaultPlan
 from msgrelay.sandbox.upscale import UpscaleSandbox
+from msgrelay.web.routing import Request, Response, read_request, write_response
+from msgrelay.web.server import BackgroundServer
 
 UPSCALE_PREFIX = "/upscale/api/v2"
 COLLECT_PREFIX = "/collect/v1"

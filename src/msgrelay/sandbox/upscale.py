@@ -30,7 +30,6 @@ from typing import Any
 
 import orjson
 
-from msgrelay.sandbox._router import HttpError, Request, Response, Router
 from msgrelay.sandbox.sequences import SEQUENCE_CATALOG, SEQUENCE_FILTERS, select_sequences
 from msgrelay.sandbox.upscale_batches import (
     IN_PROGRESS_MESSAGE,
@@ -45,6 +44,7 @@ from msgrelay.sandbox.webhooks import logger as logger  # importable here, as be
 from msgrelay.upscale import convert
 from msgrelay.upscale.models import HIRING_ACTIVITY, GenerationRequest
 from msgrelay.upscale.validation import REQUIRED_LEAD, REQUIRED_TOP_LEVEL, check_generation_request
+from msgrelay.web.routing import HttpError, Request, Response, Router
 
 __all__ = [
     "DEFAULT_COMPANIES_WITHOUT_JOB_POSTS",

@@ -23,7 +23,7 @@ __all__ = ["WebhookAttempt", "WebhookSender"]
 
 # The emulator's logger, named as when the sender lived in `msgrelay.sandbox.upscale`, so logging
 # configurations that name it still apply.
-logger = logging.getLogger("msgrelay.sandbox.upscale")
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen

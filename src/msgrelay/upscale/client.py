@@ -20,11 +20,11 @@ from msgrelay.config import (
     DEFAULT_UPSCALE_BASE_URL,
     UPSCALE_API_KEY,
     UPSCALE_BASE_URL,
-    resolve_api_key,
-    resolve_base_url,
 )
-from msgrelay.http import Timeout, Transport, redact_url
-from msgrelay.retry import RetryPolicy
+from msgrelay.transport.endpoint import resolve_api_key, resolve_base_url
+from msgrelay.transport.redact import redact_url
+from msgrelay.transport.retry import RetryPolicy
+from msgrelay.transport.session import Timeout, Transport
 from msgrelay.upscale import convert
 from msgrelay.upscale.models import (
     Credits,
@@ -36,7 +36,7 @@ from msgrelay.upscale.models import (
 )
 from msgrelay.upscale.validation import validate_generation_request, validate_secure_request_id
 
-logger = logging.getLogger("msgrelay.upscale")
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from msgrelay.errors import Problem, ValidationError
-from msgrelay.http import redact_url
+from msgrelay.transport.redact import redact_url
 from msgrelay.upscale.models import HIRING_ACTIVITY, SHARE_MATERIAL, GenerationRequest, LeadInput
 
 #: The vendor's own wording (contract §5), so local and remote errors read alike.

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, env_flag, read_env
 from msgrelay.errors import ConfigurationError
-from msgrelay.http import Timeout
+from msgrelay.transport import Timeout
 from msgrelay_webhook.signing import (
     SECRET_PREFIX,
     WEBHOOK_ID,

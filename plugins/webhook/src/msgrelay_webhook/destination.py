@@ -25,9 +25,15 @@ from urllib.parse import urljoin
 
 import requests
 
-from msgrelay.delivery import Delivery
+from msgrelay import Delivery
 from msgrelay.errors import ApiError, NotFoundError, Problem, ValidationError
-from msgrelay.http import error_for_response, map_request_exception, redact_text, user_agent, vendor_message
+from msgrelay.transport import (
+    error_for_response,
+    map_request_exception,
+    redact_text,
+    user_agent,
+    vendor_message,
+)
 from msgrelay_webhook._version import __version__
 from msgrelay_webhook.config import MSGRELAY_WEBHOOK_URL, WebhookConfig
 from msgrelay_webhook.errors import (

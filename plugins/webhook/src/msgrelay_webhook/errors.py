@@ -30,7 +30,7 @@ from msgrelay.errors import (
     RetryableApiError,
     ValidationError,
 )
-from msgrelay.failures import is_permanent
+from msgrelay.transport import is_permanent
 
 __all__ = [
     "EndpointGoneError",

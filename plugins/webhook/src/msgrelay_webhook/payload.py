@@ -26,7 +26,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from msgrelay.delivery import Delivery
+from msgrelay import Delivery
 from msgrelay_webhook.linkedin import canonical_linkedin
 
 __all__ = ["COLLECT_MESSAGE_EVENT", "LEAD_EVENT", "build_payload", "encode_body", "iso_timestamp"]

@@ -10,8 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from msgrelay import hookimpl
-from msgrelay.delivery import Delivery
+from msgrelay import Delivery, hookimpl
 from msgrelay_webhook.destination import DEFAULT_NAME, WebhookDestination
 
 __all__ = ["EnvironmentWebhook", "register_destinations"]

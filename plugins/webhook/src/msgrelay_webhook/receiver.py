@@ -1,7 +1,7 @@
 """A reference receiver (WSGI): verify the signature, drop a ``webhook-id`` already processed, answer.
 
 It is the receiving half of the contract in runnable form, for tests (serve it on loopback with
-``msgrelay._server.BackgroundServer``) and as a model for a receiver of your own. A production
+``msgrelay.web.server.BackgroundServer``) and as a model for a receiver of your own. A production
 receiver keeps its processed ids in a database, not in memory.
 
 Order matters: an id is marked processed only after the event was handled, so a request that failed

@@ -14,7 +14,7 @@ import attrs
 
 from msgrelay.upscale.models import Lead
 
-__all__ = ["COLLECT", "UPSCALE", "Delivery", "GeneratedMessage", "RelayContext", "delivery_key"]
+__all__ = ["COLLECT", "UPSCALE", "Delivery", "GeneratedMessage", "RelayContext"]
 
 #: The two sources a batch can come from (`RelayContext.source`).
 UPSCALE = "upscale"
@@ -79,15 +79,6 @@ class GeneratedMessage:
     external_prospect_id: str
     message_type: str
     text: str
-
-
-def delivery_key(destination: str, source: str, batch_id: str, item_id: str) -> str:
-    """The idempotency key of one delivery: the same for the same destination and item, always.
-
-    ``d_`` and 32 hex digits of SHA-256, safe as a header value, a file name or a CRM marker.
-    """
-    digest = hashlib.sha256(f"{destination}\x1f{source}\x1f{batch_id}\x1f{item_id}".encode()).hexdigest()
-    return "d_" + digest[:32]
 
 
 @attrs.frozen(kw_only=True)

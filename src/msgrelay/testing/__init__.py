@@ -28,11 +28,11 @@ import pytest
 
 from msgrelay.collect.client import CollectClient
 from msgrelay.config import ENV_PREFIXES
+from msgrelay.destinations.store import Store
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import HookCall, PluginManager
 from msgrelay.relay import DeliveryPolicy, Relay, RelayReport
 from msgrelay.sandbox import Sandbox
-from msgrelay.store import Store
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.models import GenerationRequest, LeadInput, MessageStep
 

@@ -28,7 +28,7 @@ __all__ = ["SubmissionInDoubtError", "record_submission", "submission_key", "sub
 #: Bumped if the key's recipe ever changes, so old and new keys never collide.
 _KEY_VERSION = 1
 
-logger = logging.getLogger("msgrelay.submissions")
+logger = logging.getLogger(__name__)
 
 
 class GenerationClient(Protocol):

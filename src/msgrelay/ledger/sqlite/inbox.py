@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from msgrelay.delivery import delivery_key
-from msgrelay.ledger.base import DEAD, FANNED_OUT, PENDING, BatchClaim
-from msgrelay.ledger.sqlite_base import SQLiteBase, batch_filter
+from msgrelay.ledger.base import DEAD, FANNED_OUT, PENDING, BatchClaim, delivery_key
+from msgrelay.ledger.sqlite.base import SQLiteBase, batch_filter
 
 __all__ = ["SQLiteInbox"]
 

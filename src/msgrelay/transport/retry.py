@@ -1,7 +1,10 @@
-"""When to retry a request, and how long to wait first.
+"""When to retry, and how long to wait first: the one backoff formula and the one permanent/retry rule.
 
 A `RetryPolicy` is a small immutable object: the transport asks it `delay(...)` after each failed
-attempt and gets back the seconds to sleep, or None for "stop and raise".
+attempt and gets back the seconds to sleep, or None for "stop and raise". `jittered_backoff` is the
+wait every retry in msgrelay uses (requests here, deliveries and batches in the relay), and
+`is_permanent` / `server_wait` decide whether a failure is worth retrying at all and how long the far
+side asked for: the relay and destination plugins apply the same rule.
 """
 
 from __future__ import annotations
@@ -14,10 +17,24 @@ from collections.abc import Callable
 
 import attrs
 
+from msgrelay import errors
+
 #: Statuses that say "the server did not act on this; try again later".
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 #: Methods that may be sent twice without doing the work twice.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+#: 4xx statuses that describe a passing state rather than a wrong request.
+TRANSIENT_CLIENT_STATUSES = frozenset({408, 409, 423, 425})
+
+
+def jittered_backoff(attempt: int, *, base: float, ceiling: float, rng: Callable[[], float]) -> float:
+    """The wait after failed attempt number ``attempt`` (1-based): ``base`` doubled per attempt, capped
+    at ``ceiling``, half of it fixed and half random.
+
+    Half fixed, half random: never a zero wait, yet workers and clients spread out.
+    """
+    top = min(ceiling, base * 2.0 ** (attempt - 1))
+    return top / 2 + float(rng()) * top / 2
 
 
 @attrs.frozen(kw_only=True)
@@ -46,9 +63,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """The jittered wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
-        # Half fixed, half random: never a zero wait, yet clients spread out.
-        return ceiling / 2 + float(self.rng()) * ceiling / 2
+        return jittered_backoff(attempt, base=self.backoff_base, ceiling=self.backoff_max, rng=self.rng)
 
     def delay_after_status(
         self, *, method: str, attempt: int, status: int, retry_after: float | None
@@ -97,3 +112,26 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
     except (TypeError, ValueError):
         return None
     return max(when.timestamp() - now(), 0.0)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True when retrying the same request or delivery cannot succeed.
+
+    Retrying cannot fix a wrong configuration, an input the far side rejects, or a missing object;
+    anything else (timeouts, refused connections, 408/409/423/425, 429, 5xx, an unknown exception) is
+    worth retrying. An exception may decide for itself with a boolean ``retryable`` attribute.
+    """
+    declared = getattr(exc, "retryable", None)
+    if isinstance(declared, bool):
+        return not declared
+    if isinstance(exc, errors.ConfigurationError | errors.ValidationError):
+        return True
+    if isinstance(exc, errors.ClientError):
+        return exc.status not in TRANSIENT_CLIENT_STATUSES
+    return False
+
+
+def server_wait(exc: BaseException) -> float | None:
+    """The wait the far side asked for (a 429's ``Retry-After``), if any."""
+    wait = getattr(exc, "retry_after", None)
+    return float(wait) if isinstance(wait, int | float) and wait >= 0 else None

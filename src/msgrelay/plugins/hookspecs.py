@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from msgrelay.delivery import RelayContext
+    from msgrelay.destinations.delivery import RelayContext
     from msgrelay.upscale.models import Lead, RetrieveResult
 
 __all__ = ["hookimpl", "hookspec"]
@@ -82,7 +82,7 @@ def transform_lead(lead: Lead, context: RelayContext) -> Lead | None:
 def on_message_fetched(message: Any, lead: Lead | None, context: RelayContext) -> None:
     """One message has been fetched: called once per message, after `transform_lead`.
 
-    For Upscale, ``message`` is a `msgrelay.delivery.GeneratedMessage` (``message_type``, ``text``,
+    For Upscale, ``message`` is a `msgrelay.GeneratedMessage` (``message_type``, ``text``,
     ``external_prospect_id``), one per generated (non-null) message of the transformed lead, and
     ``lead`` is that lead. For Collect, ``message`` is the typed Collect message and ``lead`` is None.
 
@@ -113,7 +113,7 @@ def register_destinations(register: Callable[..., None]) -> None:
     Call ``register(name, deliver)`` once per destination. A host or a step selects destinations by
     name (``msgrelay relay ID --to hubspot,store`` or ``MSGRELAY_DESTINATIONS``). The relay then calls
     ``deliver(delivery)`` once per destination and lead (Upscale) or message (Collect), with a
-    `msgrelay.delivery.Delivery` whose ``key`` is the same on every retry, so the destination can
+    `msgrelay.destinations.delivery.Delivery` whose ``key`` is the same on every retry, so the destination can
     drop a repeat. ``deliver`` returns on success and raises to ask for a retry; after the last
     attempt the delivery is dead-lettered (``msgrelay relay --retry-dead`` re-drives it).
 

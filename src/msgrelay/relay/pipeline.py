@@ -9,14 +9,14 @@ For each batch (a ``secure_request_id``) in the ledger's inbox::
 
 Every arrow is a row in the ledger, so work left half done by a crash resumes on the next run
 (`Relay.run_pending`), and several workers can share the work without a double delivery: a claim's
-lease is renewed while its worker delivers (`msgrelay.outbox`). A delivery may still be attempted
+lease is renewed while its worker delivers (`msgrelay.relay.deliver`). A delivery may still be attempted
 twice when a worker dies between delivering and recording it, or when one ``deliver`` call outlasts
 the whole lease: its ``key`` is the same on every attempt, so the destination drops the repeat (the
 built-in store does).
 
 This module holds the orchestration: the entry points and the loop. The two halves are mixed into
-`Relay`: `msgrelay.fanout.FanOutStep` (claim → retrieve → hooks → outbox) and
-`msgrelay.outbox.OutboxStep` (outbox → destinations).
+`Relay`: `msgrelay.relay.fanout.FanOutStep` (claim → retrieve → hooks → outbox) and
+`msgrelay.relay.deliver.OutboxStep` (outbox → destinations).
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from typing import Any
 import attrs
 
 from msgrelay.config import MSGRELAY_DESTINATIONS, env_list
-from msgrelay.delivery import COLLECT, UPSCALE
 from msgrelay.destinations import DEFAULT_DESTINATION
-from msgrelay.fanout import CollectSource, FanOutStep, UpscaleSource
+from msgrelay.destinations.delivery import COLLECT, UPSCALE
 from msgrelay.ledger.base import Ledger
 from msgrelay.ledger.owners import new_owner
 from msgrelay.ledger.sqlite import SQLiteLedger
-from msgrelay.outbox import OutboxStep
 from msgrelay.plugins import PluginManager
+from msgrelay.relay.deliver import OutboxStep
+from msgrelay.relay.fanout import CollectSource, FanOutStep, UpscaleSource
 
 __all__ = ["CollectSource", "DeliveryPolicy", "Relay", "RelayReport", "UpscaleSource", "default_destinations"]
 

@@ -12,7 +12,7 @@ The vendor's signature scheme is undocumented, so verification is a pluggable fu
 parameter (`notification_url`), and the receiver compares it in constant time (a ``X-Msgrelay-Token``
 header is accepted too). The receiver holds no state of its own, so several can share one ledger.
 
-`RelayWorker`, the background worker a receiver hands new batches to, lives in `msgrelay.worker`
+`RelayWorker`, the background worker a receiver hands new batches to, lives in `msgrelay.relay.worker`
 and is re-exported here.
 """
 
@@ -29,23 +29,21 @@ import attrs
 import orjson
 
 from msgrelay.config import MSGRELAY_WEBHOOK_SECRET, read_env
-from msgrelay.delivery import UPSCALE
+from msgrelay.destinations.delivery import UPSCALE
 from msgrelay.errors import ConfigurationError, ValidationError
 from msgrelay.ledger.base import Ledger
 from msgrelay.upscale.convert import structure_completion_event
-from msgrelay.worker import RelayWorker
 
 __all__ = [
     "UPSCALE_WEBHOOK_PATH",
     "Receiver",
-    "RelayWorker",
     "TokenVerifier",
     "Verifier",
     "WebhookRequest",
     "notification_url",
 ]
 
-logger = logging.getLogger("msgrelay.receiver")
+logger = logging.getLogger(__name__)
 
 UPSCALE_WEBHOOK_PATH = "/webhooks/upscale"
 HEALTH_PATH = "/healthz"

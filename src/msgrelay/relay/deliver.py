@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from msgrelay._dispatch import describe_error
-from msgrelay.delivery import UPSCALE, Delivery, RelayContext
 from msgrelay.destinations import Destination
+from msgrelay.destinations.delivery import UPSCALE, Delivery, RelayContext
 from msgrelay.errors import ConfigurationError
-from msgrelay.failures import is_permanent, server_wait
 from msgrelay.ledger.base import DeliveryClaim, Failure, Ledger
 from msgrelay.plugins import PluginManager
+from msgrelay.plugins.dispatch import describe_error
+from msgrelay.transport.retry import is_permanent, server_wait
 from msgrelay.upscale.convert import structure_lead
 
 if TYPE_CHECKING:  # `Relay` mixes this class in, so `msgrelay.relay` imports this module

@@ -1,8 +1,8 @@
 """`SQLiteLedger`: the ledger in one SQLite file.
 
 The file is ``$MSGRELAY_HOME/ledger.sqlite3`` in WAL mode, safe for several processes on one
-machine. The class is assembled from one part per group of tables (`msgrelay.ledger.sqlite_submissions`,
-`msgrelay.ledger.sqlite_inbox`, `msgrelay.ledger.sqlite_outbox`, all on `msgrelay.ledger.sqlite_base`)
+machine. The class is assembled from one part per group of tables (`msgrelay.ledger.sqlite.submissions`,
+`msgrelay.ledger.sqlite.inbox`, `msgrelay.ledger.sqlite.outbox`, all on `msgrelay.ledger.sqlite.base`)
 and adds the reports that span them. These modules are the only ones with SQL.
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from msgrelay.ledger.base import HookErrorRow
-from msgrelay.ledger.sqlite_inbox import SQLiteInbox
-from msgrelay.ledger.sqlite_outbox import SQLiteOutbox
-from msgrelay.ledger.sqlite_submissions import SQLiteSubmissions
+from msgrelay.ledger.sqlite.inbox import SQLiteInbox
+from msgrelay.ledger.sqlite.outbox import SQLiteOutbox
+from msgrelay.ledger.sqlite.submissions import SQLiteSubmissions
 
 __all__ = ["SQLiteLedger"]
 

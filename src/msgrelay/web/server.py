@@ -13,7 +13,7 @@ from typing import Any
 
 from msgrelay.errors import ConfigurationError
 
-logger = logging.getLogger("msgrelay.server")
+logger = logging.getLogger(__name__)
 
 
 def _waitress() -> Any:

@@ -15,7 +15,7 @@ import orjson
 
 from msgrelay.ledger.base import DEAD, PENDING, DeliveryClaim, Failure
 from msgrelay.ledger.owners import owner_is_dead
-from msgrelay.ledger.sqlite_base import SQLiteBase, batch_filter
+from msgrelay.ledger.sqlite.base import SQLiteBase, batch_filter
 
 __all__ = ["SQLiteOutbox"]
 

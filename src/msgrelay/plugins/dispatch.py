@@ -4,7 +4,7 @@ Hooks are dispatched from a cached list of implementations (rebuilt only when a 
 or unregistered), one implementation at a time, so a raising implementation cannot stop the others.
 ``pm.hook.x()`` costs about ten times a plain loop per call (``perf-notes.md``); a relay calls hooks
 once per lead and message, so it uses `HookDispatcher.transform_leads` and
-`HookDispatcher.dispatch_many` instead, which run a loop compiled once per hook (`msgrelay._hookloops`).
+`HookDispatcher.dispatch_many` instead, which run a loop compiled once per hook (`msgrelay.plugins.loops`).
 
 `HookDispatcher` is the base of `msgrelay.plugins.PluginManager`, which adds loading and listing.
 """
@@ -20,8 +20,8 @@ from typing import Any
 import attrs
 import pluggy
 
-from msgrelay._hookloops import Impl, adapt, compile_broadcast, compile_fold
-from msgrelay.delivery import RelayContext
+from msgrelay.destinations.delivery import RelayContext
+from msgrelay.plugins.loops import Impl, adapt, compile_broadcast, compile_fold
 from msgrelay.upscale.models import Lead
 
 __all__ = ["HookCall", "HookDispatcher", "PluginError", "describe_error"]

@@ -1,7 +1,7 @@
-"""The transport under both clients: one `requests.Session`, timeouts, retries, redaction, errors.
+"""The session under both clients (and destination plugins): one `requests.Session`, timeouts, retries.
 
-Everything `requests` can raise is mapped to `msgrelay.errors` here and nowhere else
-(`map_request_exception`), and every status code is mapped in one function (`error_for_response`).
+Statuses and `requests` exceptions become msgrelay errors in `msgrelay.transport.mapping`; secrets are
+kept out of logs and errors by `msgrelay.transport.redact`.
 """
 
 from __future__ import annotations
@@ -11,23 +11,22 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import attrs
 import orjson
 import requests
-import urllib3.exceptions
 
 from msgrelay import errors
 from msgrelay._version import __version__
 from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
-from msgrelay.retry import RetryPolicy, parse_retry_after
+from msgrelay.transport.mapping import error_for_response, map_request_exception
+from msgrelay.transport.redact import redact_url
+from msgrelay.transport.retry import RetryPolicy, parse_retry_after
 
-logger = logging.getLogger("msgrelay.http")
+__all__ = ["DEFAULT_TIMEOUT", "Timeout", "Transport", "user_agent"]
 
-#: Query parameters whose values never appear in a log line or an exception.
-SECRET_QUERY_KEYS = frozenset({"token", "key", "api_key", "apikey", "secret", "password", "signature"})
-REDACTED = "REDACTED"
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -59,142 +58,6 @@ def user_agent(extra: str | None = None) -> str:
         f"{platform.python_implementation()}/{platform.python_version()} {platform.system()}"
     )
     return f"{agent} {extra}" if extra else agent
-
-
-def redact_url(url: str) -> str:
-    """The URL with user info and secret-looking query values replaced by ``REDACTED``."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    query = urlencode(
-        [
-            (k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v)
-            for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        ],
-        safe="",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def redact_text(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by ``REDACTED``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
-
-
-_STATUS_ERRORS: Mapping[int, type[errors.ApiError]] = {
-    400: errors.BadRequestError,
-    401: errors.AuthenticationError,
-    402: errors.InsufficientCreditsError,
-    403: errors.PermissionDeniedError,
-    404: errors.NotFoundError,
-    409: errors.ConflictError,
-    422: errors.BadRequestError,
-    429: errors.RateLimitedError,
-}
-
-
-def vendor_message(response: requests.Response) -> str:
-    """The vendor's words: ``error`` or ``message`` of a JSON body, else the text, trimmed."""
-    text = response.text or ""
-    try:
-        body = orjson.loads(response.content) if response.content else None
-    except orjson.JSONDecodeError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("error", "message", "detail"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value
-    text = " ".join(text.split())
-    return text if len(text) <= 500 else text[:497] + "..."
-
-
-def error_for_response(
-    response: requests.Response, *, method: str, url: str, secrets: Iterable[str] = ()
-) -> errors.ApiError:
-    """The `ApiError` subclass for an error status, carrying the vendor's message."""
-    _scrub_credentials(response)
-    status = response.status_code
-    cls = _STATUS_ERRORS.get(status)
-    if cls is None:
-        cls = (
-            errors.ServerError
-            if status >= 500
-            else errors.ClientError
-            if status >= 400
-            else errors.RedirectError
-        )
-    if cls is errors.RedirectError:
-        location = redact_url(response.headers.get("Location", "")) or "nowhere"
-        return errors.RedirectError(
-            status=status,
-            method=method,
-            url=url,
-            vendor_message=f"redirects to {location}",
-            response=response,
-        )
-    error = cls(
-        status=status,
-        method=method,
-        url=url,
-        vendor_message=redact_text(vendor_message(response), secrets),
-        response=response,
-    )
-    if isinstance(error, errors.RateLimitedError):
-        error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    return error
-
-
-#: Request headers that carry a credential; blanked on any response an error keeps.
-CREDENTIAL_HEADERS = ("Authorization", "Api-Key", "X-Api-Key", "Cookie", "Proxy-Authorization")
-
-
-def _scrub_credentials(response: requests.Response) -> None:
-    """Blank the credentials of the request a response keeps, so an error tracker that records the
-    exception's ``.response`` never stores a key."""
-    headers = response.request.headers
-    for name in CREDENTIAL_HEADERS:
-        if name in headers:
-            headers[name] = REDACTED
-
-
-def _never_connected(exc: requests.RequestException) -> bool:
-    """True when the failure happened before any byte of the request could reach the server."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.exceptions.SSLError):
-        # urllib3 raises SSLError for a broken handshake and for a TLS failure while reading the
-        # answer alike; the second may follow a processed request, so assume the worst.
-        return False
-    reason: object = exc.args[0] if exc.args else None
-    if isinstance(reason, urllib3.exceptions.MaxRetryError):
-        reason = reason.reason
-    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
-
-
-def map_request_exception(exc: requests.RequestException, *, method: str, url: str) -> errors.MsgrelayError:
-    """The msgrelay error for anything `requests` raises. The one boundary where they are mapped."""
-    reached = not _never_connected(exc)
-    name = type(exc).__name__
-    if isinstance(exc, requests.ConnectTimeout):
-        return errors.TimeoutError("connect timed out", method=method, url=url, may_have_reached_server=False)
-    if isinstance(exc, requests.Timeout):
-        return errors.TimeoutError(
-            "read timed out; the request may have been processed",
-            method=method,
-            url=url,
-            may_have_reached_server=True,
-        )
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return errors.ConfigurationError(f"invalid URL {url}: {name}")
-    if isinstance(exc, requests.ConnectionError):
-        what = "could not connect" if not reached else "connection failed mid-request"
-        return errors.TransportError(what, method=method, url=url, may_have_reached_server=reached)
-    return errors.TransportError(
-        f"request failed ({name})", method=method, url=url, may_have_reached_server=reached
-    )
 
 
 class Transport:

@@ -16,7 +16,7 @@ ledger keeps every item a committed fan-out stored, so ``on_message_fetched`` (a
 so a fan-out that fires them and then does not commit fires them again when retried: at least once.
 
 A batch that fails is retried with backoff, then dead-lettered; a failure retrying cannot fix (a 401,
-a 404, a wrong setting: `msgrelay.failures.is_permanent`) is dead-lettered at once, and a 429's
+a 404, a wrong setting: `msgrelay.transport.is_permanent`) is dead-lettered at once, and a 429's
 ``Retry-After`` is honoured, as for deliveries. `FanOutStep` is mixed into `msgrelay.relay.Relay`,
 whose attributes it uses.
 """
@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import orjson
 
-from msgrelay._dispatch import PluginError, describe_error
 from msgrelay.collect.client import CollectClient
 from msgrelay.collect.convert import encode as encode_collect
-from msgrelay.delivery import COLLECT, UPSCALE, GeneratedMessage, RelayContext
+from msgrelay.destinations.delivery import COLLECT, UPSCALE, GeneratedMessage, RelayContext
 from msgrelay.errors import ConfigurationError
-from msgrelay.failures import is_permanent, server_wait
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
+from msgrelay.plugins.dispatch import PluginError, describe_error
+from msgrelay.transport.retry import is_permanent, server_wait
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.convert import unstructure_lead
 from msgrelay.upscale.models import Lead, RetrieveResult

@@ -5,7 +5,7 @@ each entry point of the ``msgrelay`` group, one at a time, so a plugin that fail
 recorded with its error and the others still load (``MSGRELAY_STRICT_PLUGINS=1`` makes that fatal).
 
 Hook dispatch (cached implementations, compiled loops, error isolation, tracing) is inherited from
-`msgrelay._dispatch.HookDispatcher`; `PluginError`, `HookCall` and `describe_error` live there too
+`msgrelay.plugins.dispatch.HookDispatcher`; `PluginError`, `HookCall` and `describe_error` live there too
 and are re-exported here.
 """
 
@@ -22,9 +22,6 @@ from typing import Any
 import attrs
 import pluggy
 
-from msgrelay import hookspecs
-from msgrelay._dispatch import HookCall, HookDispatcher, PluginError, describe_error
-from msgrelay._dispatch import trace_logger as trace_logger  # importable here, as before the split
 from msgrelay._version import __version__
 from msgrelay.config import (
     MSGRELAY_DISABLE_PLUGINS,
@@ -36,6 +33,8 @@ from msgrelay.config import (
 )
 from msgrelay.destinations import DestinationRegistry
 from msgrelay.errors import ConfigurationError
+from msgrelay.plugins import hookspecs
+from msgrelay.plugins.dispatch import HookCall, HookDispatcher, PluginError, describe_error
 
 __all__ = [
     "DEFAULT_PLUGINS",
@@ -50,8 +49,10 @@ __all__ = [
 logger = logging.getLogger("msgrelay.plugins")
 
 ENTRY_POINT_GROUP = "msgrelay"
-#: Modules registered as plugins by every manager, through the same hooks as third-party plugins.
+#: Plugins registered by every manager, through the same hooks as third-party plugins, by name.
 DEFAULT_PLUGINS: tuple[str, ...] = ("msgrelay.store",)
+#: The module behind each built-in plugin's name (a name not listed is its own module).
+BUILTIN_MODULES: Mapping[str, str] = {"msgrelay.store": "msgrelay.destinations.store"}
 
 
 class PluginLoadError(ConfigurationError):
@@ -114,8 +115,9 @@ class PluginManager(HookDispatcher):
         if self._loaded:
             return self
         self._loaded = True
-        for module_name in self.builtins:
-            self._load_one(module_name, functools.partial(importlib.import_module, module_name), builtin=True)
+        for name in self.builtins:
+            module = BUILTIN_MODULES.get(name, name)
+            self._load_one(name, functools.partial(importlib.import_module, module), builtin=True)
         if self.use_entry_points:
             for ep in self._selected_entry_points():
                 dist = ep.dist

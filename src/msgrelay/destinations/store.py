@@ -22,10 +22,10 @@ from typing import Any, TextIO
 
 import orjson
 
-from msgrelay._sqlite import connect, write_transaction
 from msgrelay.config import msgrelay_home
-from msgrelay.delivery import Delivery
-from msgrelay.hookspecs import hookimpl
+from msgrelay.destinations.delivery import Delivery
+from msgrelay.ledger.sqlite.connection import connect, write_transaction
+from msgrelay.plugins.hookspecs import hookimpl
 from msgrelay.upscale.models import Lead
 
 __all__ = ["EXPORT_COLUMNS", "STORE_FILE", "Store", "register_destinations"]

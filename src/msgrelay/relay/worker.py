@@ -20,9 +20,9 @@ import orjson
 
 __all__ = ["RelayWorker"]
 
-# The receiver's logger, named as when the worker lived in `msgrelay.receiver`, so logging
+# The receiver's logger, named as when the worker lived in `msgrelay.web.receiver`, so logging
 # configurations that name it still apply.
-logger = logging.getLogger("msgrelay.receiver")
+logger = logging.getLogger(__name__)
 
 
 class RelayWorker:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
-from msgrelay.delivery import Delivery
+from msgrelay.destinations.delivery import Delivery
 from msgrelay.errors import ConfigurationError
 
 __all__ = ["DEFAULT_DESTINATION", "Deliver", "DeliverMany", "Destination", "DestinationRegistry"]

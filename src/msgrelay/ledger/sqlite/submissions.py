@@ -2,13 +2,13 @@
 
 A submission is keyed by (customer, campaign, lead ids, message types) and written *before* the
 POST, so a re-run returns the stored ``secure_request_id`` instead of paying twice
-(`msgrelay.submissions.submit_once`).
+(`msgrelay.relay.submit.submit_once`).
 """
 
 from __future__ import annotations
 
 from msgrelay.ledger.base import Submission
-from msgrelay.ledger.sqlite_base import SQLiteBase
+from msgrelay.ledger.sqlite.base import SQLiteBase
 
 __all__ = ["SQLiteSubmissions"]
 

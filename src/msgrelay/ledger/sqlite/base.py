@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
 
-from msgrelay._sqlite import connect, write_transaction
 from msgrelay.config import msgrelay_home
-from msgrelay.ledger.schema import migrate
+from msgrelay.ledger.sqlite.connection import connect, write_transaction
+from msgrelay.ledger.sqlite.schema import migrate
 
 __all__ = ["LEDGER_FILE", "SQLiteBase", "batch_filter"]
 
@@ -26,7 +26,7 @@ LEDGER_FILE = "ledger.sqlite3"
 class SQLiteBase:
     """The ledger's SQLite file and connections; the arguments are `SQLiteLedger`'s.
 
-    Opening migrates the file to the current schema (`msgrelay.ledger.schema`).
+    Opening migrates the file to the current schema (`msgrelay.ledger.sqlite.schema`).
     """
 
     def __init__(
@@ -52,7 +52,7 @@ class SQLiteBase:
 
     @contextlib.contextmanager
     def _write(self, *, lock_timeout: float | None = None) -> Iterator[sqlite3.Connection]:
-        """One write transaction on this thread's connection (`msgrelay._sqlite.write_transaction`).
+        """One write transaction on this thread's connection (`connection.write_transaction`).
 
         Args:
             lock_timeout: seconds to wait for another writer's lock this time, instead of

@@ -1,0 +1,28 @@
+"""Where relayed items go: the values a destination receives, the registry of destinations by name.
+
+The built-in SQLite store (`msgrelay.destinations.store`) and its export (`msgrelay.destinations.export`)
+sit on top of the relay and are imported from their modules; this package's face is the part plugins
+and the relay share.
+"""
+
+__all__ = [
+    "COLLECT",
+    "DEFAULT_DESTINATION",
+    "UPSCALE",
+    "Deliver",
+    "DeliverMany",
+    "Delivery",
+    "Destination",
+    "DestinationRegistry",
+    "GeneratedMessage",
+    "RelayContext",
+]
+
+from msgrelay.destinations.delivery import COLLECT, UPSCALE, Delivery, GeneratedMessage, RelayContext
+from msgrelay.destinations.registry import (
+    DEFAULT_DESTINATION,
+    Deliver,
+    DeliverMany,
+    Destination,
+    DestinationRegistry,
+)
