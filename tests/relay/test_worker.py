@@ -7,7 +7,7 @@ from typing import Any
 from msgrelay.destinations.delivery import UPSCALE
 from msgrelay.relay import DeliveryPolicy, Relay, RelayReport, RelayWorker
 from msgrelay.testing import RelayHarness, make_request
-from tests.relay.conftest import FakeClock, Recorder, wait_until
+from tests.helpers import FakeClock, Recorder, wait_until
 
 #: A retry 5 s after the first failure (the jitter is pinned to zero).
 POLICY = DeliveryPolicy(backoff_base=10.0, rng=lambda: 0.0)

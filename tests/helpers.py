@@ -1,4 +1,5 @@
-"""Helpers for the relay tests: installed-looking plugin distributions, a recording destination, waiting."""
+"""Helpers shared by the tests: installed-looking plugin distributions, a recording destination, a fake
+clock, waiting on a condition with a deadline."""
 
 from __future__ import annotations
 

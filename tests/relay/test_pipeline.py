@@ -15,7 +15,7 @@ from msgrelay.plugins import PluginManager, hookspecs
 from msgrelay.relay import DeliveryPolicy, Relay
 from msgrelay.testing import HookRecorder, RelayHarness
 from msgrelay.upscale.models import Lead
-from tests.relay.conftest import Recorder
+from tests.helpers import Recorder
 
 TYPES = ("connection_request", "first_follow_up", "hiring_activity")
 

@@ -15,7 +15,7 @@ from msgrelay.relay import DeliveryPolicy, Relay
 from msgrelay.sandbox import Fault
 from msgrelay.testing import RelayHarness
 from msgrelay.transport import is_permanent, server_wait
-from tests.relay.conftest import FakeClock
+from tests.helpers import FakeClock
 
 
 @attrs.define

@@ -14,7 +14,7 @@ import pytest
 from msgrelay.destinations.delivery import RelayContext
 from msgrelay.plugins import PluginError, PluginLoadError, PluginManager, hookspecs
 from msgrelay.upscale.models import Lead
-from tests.relay.conftest import make_distribution
+from tests.helpers import make_distribution
 
 CONTEXT = RelayContext(source="upscale", batch_id="batch-1")
 

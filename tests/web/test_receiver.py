@@ -22,7 +22,7 @@ from msgrelay.testing import make_request
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.web.receiver import Receiver, TokenVerifier, WebhookRequest, notification_url
 from msgrelay.web.server import BackgroundServer
-from tests.relay.conftest import Recorder, wait_until
+from tests.helpers import Recorder, wait_until
 
 SECRET = "whsec-test-0123456789"
 SID = "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef"

@@ -13,7 +13,7 @@ from msgrelay.destinations.store import Store
 from msgrelay.plugins import hookspecs
 from msgrelay.sandbox.collect_seed import SEED_REQUEST_ID
 from msgrelay.testing import HookRecorder, RelayHarness
-from tests.relay.conftest import Recorder
+from tests.helpers import Recorder
 
 
 def test_collect_messages_are_fetched_and_delivered_once_each(

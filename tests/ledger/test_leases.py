@@ -19,8 +19,8 @@ from msgrelay.ledger import Failure, SQLiteLedger
 from msgrelay.plugins import hookspecs
 from msgrelay.relay import Relay, RelayReport
 from msgrelay.testing import RelayHarness
-from tests.relay.conftest import FakeClock
-from tests.relay.test_ledger import NOW, fanned_out
+from tests.helpers import FakeClock
+from tests.ledger.test_sqlite import NOW, fanned_out
 
 
 @attrs.define

@@ -24,7 +24,7 @@ from msgrelay.sandbox import Sandbox
 from msgrelay.testing import make_request
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.web.receiver import notification_url
-from tests.relay.conftest import make_distribution, wait_until
+from tests.helpers import make_distribution, wait_until
 
 SECRET = "whsec-cli-test-secret"
 
