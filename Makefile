@@ -29,11 +29,12 @@ $(VENV)/.bench-installed: $(VENV)/.dev-installed
 demo: $(VENV)/.demo-installed  ## Run the whole pipeline against the local sandbox
 	$(BIN)/msgrelay demo
 
-test: lint typecheck pytest  ## ruff, mypy and pytest, as CI runs them
+test: lint typecheck pytest  ## ruff, import layers, mypy and pytest, as CI runs them
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy

@@ -10,6 +10,29 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+__all__ = [
+    "COLLECT_API_KEY",
+    "COLLECT_BASE_URL",
+    "DEFAULT_COLLECT_BASE_URL",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_UPSCALE_BASE_URL",
+    "ENV_PREFIXES",
+    "MSGRELAY_DESTINATIONS",
+    "MSGRELAY_DISABLE_PLUGINS",
+    "MSGRELAY_HOME",
+    "MSGRELAY_LOAD_PLUGINS",
+    "MSGRELAY_STRICT_PLUGINS",
+    "MSGRELAY_TRACE_PLUGINS",
+    "MSGRELAY_WEBHOOK_SECRET",
+    "UPSCALE_API_KEY",
+    "UPSCALE_BASE_URL",
+    "env_flag",
+    "env_list",
+    "msgrelay_home",
+    "read_env",
+]
+
 UPSCALE_API_KEY = "UPSCALE_API_KEY"
 UPSCALE_BASE_URL = "UPSCALE_BASE_URL"
 COLLECT_API_KEY = "COLLECT_API_KEY"

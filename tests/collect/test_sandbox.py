@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from msgrelay.collect import decode_messages, parse_timestamp
-from msgrelay.sandbox import Sandbox
+from msgrelay.sandbox import Sandbox, collect_seed
 from msgrelay.sandbox.collect import CollectSandbox
 from msgrelay.sandbox.collect_seed import (
     SEED_CAMPAIGN_ID,
@@ -288,6 +288,20 @@ def test_seeded_ids_are_meteor_style() -> None:
     ):
         assert len(value) == 17
         assert value.isalnum()
+
+
+def test_the_seed_is_plain_data_each_sandbox_gets_its_own_copy_of() -> None:
+    """The seed functions return new wire objects on each call; a sandbox loads them in order."""
+    first, second = CollectSandbox(api_key=KEY), CollectSandbox(api_key=KEY)
+    assert collect_seed.seed_requests() == collect_seed.seed_requests()
+    assert list(first.campaigns.values()) == collect_seed.seed_campaigns()
+    assert list(first.requests.values()) == collect_seed.seed_requests()
+    assert first.hidden == {SEED_HIDDEN_REQUEST_ID} == set(collect_seed.HIDDEN_REQUEST_IDS)
+    stored = sorted(m for by_id in first.messages.values() for m in by_id.values())
+    assert [message for _, message in stored] == collect_seed.seed_messages()
+    first.requests[SEED_REQUEST_ID]["status"] = "archived"
+    assert second.requests[SEED_REQUEST_ID]["status"] == "pending"
+    assert collect_seed.seed_requests()[0]["status"] == "pending"
 
 
 def test_two_sandboxes_create_the_same_ids() -> None:

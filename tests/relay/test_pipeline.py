@@ -233,8 +233,8 @@ def test_work_left_by_a_dead_worker_resumes_without_repeats(
     ledger.record_event("upscale", sid, event=None, destinations=["recorder"], now=crashed.clock())
     crashed.fan_out_due()
     # The "crashed" worker claims two rows and never records them; its owner names a process that is gone.
-    crashed.owner = "ghost:" + crashed.owner.split(":", 1)[1]
-    ledger.claim_deliveries(crashed.owner, now=crashed.clock(), lease=3600, limit=2)
+    ghost = "ghost:" + crashed.owner.split(":", 1)[1]
+    ledger.claim_deliveries(ghost, now=crashed.clock(), lease=3600, limit=2)
     assert ledger.batch_counts("upscale", sid) == {"claimed": 2, "pending": 3}
     # Another host's claim is only released when its lease ends; a local dead process at once.
     assert msgrelay_harness.relay.run_pending().delivered == 3

@@ -13,6 +13,7 @@ import pytest
 
 from msgrelay import errors
 from msgrelay.upscale import convert
+from msgrelay.upscale.lazy import LazySequence
 from msgrelay.upscale.models import Campaign, Lead, LeadSequence
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "upscale_retrieve_202_seed.json"
@@ -186,3 +187,23 @@ def test_a_campaign_built_in_code_keeps_its_leads_as_a_tuple() -> None:
     assert isinstance(Campaign(leads_data=[lead]).leads_data, tuple)
     sequence = LeadSequence([lead])
     assert Campaign(leads_data=sequence).leads_data is sequence
+
+
+def test_a_lazy_sequence_builds_any_item_type_from_wire_objects() -> None:
+    """`LeadSequence` is the lead case of a generic lazy sequence: build on first read, once."""
+    built: list[int] = []
+
+    def build(wire: dict[str, Any]) -> int:
+        built.append(wire["n"])
+        return int(wire["n"])
+
+    numbers = LazySequence.lazy([{"n": 1}, {"n": 2}, {"n": 3}], build)
+    assert numbers[1] == 2
+    assert built == [2]
+    assert numbers == (1, 2, 3)
+    assert built == [2, 1, 3]
+    assert numbers[1:] == (2, 3)
+    assert isinstance(numbers[1:], LazySequence)
+    assert repr(numbers) == "LazySequence((1, 2, 3))"
+    assert pickle.loads(pickle.dumps(numbers)) == numbers
+    assert issubclass(LeadSequence, LazySequence)

@@ -62,27 +62,32 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         credits=args.credits,
         webhook_delivery=not args.no_webhooks,
     )
-    # Installed before the URLs are printed: whoever reads them may stop the sandbox at once.
-    with sigterm_as_interrupt(), sandbox:
-        print_json(
-            {
-                "url": sandbox.url,
-                "upscale_base_url": sandbox.upscale_url,
-                "upscale_api_key": sandbox.upscale_api_key,
-                "collect_base_url": sandbox.collect_url,
-                "collect_api_key": sandbox.collect_api_key,
-            }
-        )
-        print(
-            f"msgrelay sandbox on {sandbox.url}; in another shell:\n"
-            f"  export UPSCALE_BASE_URL={sandbox.upscale_url} UPSCALE_API_KEY={sandbox.upscale_api_key}\n"
-            f"  export COLLECT_BASE_URL={sandbox.collect_url} COLLECT_API_KEY={sandbox.collect_api_key}\n"
-            "Press Ctrl+C to stop.",
-            file=sys.stderr,
-            flush=True,
-        )
+    # Installed before the URLs are printed: whoever reads them may stop the sandbox at once, so the
+    # interrupt may land in a print as well as in the wait; either way the sandbox stops cleanly.
+    with sigterm_as_interrupt():
         try:
-            threading.Event().wait()
+            with sandbox:
+                print_json(
+                    {
+                        "url": sandbox.url,
+                        "upscale_base_url": sandbox.upscale_url,
+                        "upscale_api_key": sandbox.upscale_api_key,
+                        "collect_base_url": sandbox.collect_url,
+                        "collect_api_key": sandbox.collect_api_key,
+                    }
+                )
+                print(_banner(sandbox), file=sys.stderr, flush=True)
+                threading.Event().wait()
         except KeyboardInterrupt:
             print("msgrelay sandbox: stopped", file=sys.stderr)
     return EXIT_OK
+
+
+def _banner(sandbox: Sandbox) -> str:
+    """What a person reads on stderr: where the sandbox is and how to point the clients at it."""
+    return (
+        f"msgrelay sandbox on {sandbox.url}; in another shell:\n"
+        f"  export UPSCALE_BASE_URL={sandbox.upscale_url} UPSCALE_API_KEY={sandbox.upscale_api_key}\n"
+        f"  export COLLECT_BASE_URL={sandbox.collect_url} COLLECT_API_KEY={sandbox.collect_api_key}\n"
+        "Press Ctrl+C to stop."
+    )

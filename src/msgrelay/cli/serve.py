@@ -83,17 +83,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 ledger=ledger, insecure=args.insecure, on_event=worker.submit, destinations=relay_destinations
             )
             server = BackgroundServer(receiver, host=args.host, port=args.port, threads=args.threads)
-            with worker, server:
-                # The port line goes to stderr, and never the token: the notify URL is built by the sender.
-                print(
-                    f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH} (ledger {ledger.path})",
-                    file=sys.stderr,
-                )
-                sys.stderr.flush()
-                try:
+            # The interrupt may land while the port line is printed as well as in the wait.
+            try:
+                with worker, server:
+                    # The port line goes to stderr, never the token: the notify URL is built by the sender.
+                    print(
+                        f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH} (ledger {ledger.path})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     threading.Event().wait()
-                except KeyboardInterrupt:
-                    print("msgrelay: stopping", file=sys.stderr)
+            except KeyboardInterrupt:
+                print("msgrelay: stopping", file=sys.stderr)
         finally:
             ledger.close()
     return EXIT_OK

@@ -15,6 +15,7 @@ __all__ = [
     "Destination",
     "DestinationRegistry",
     "GeneratedMessage",
+    "RegisterDestination",
     "RelayContext",
 ]
 
@@ -25,4 +26,5 @@ from msgrelay.destinations.registry import (
     DeliverMany,
     Destination,
     DestinationRegistry,
+    RegisterDestination,
 )

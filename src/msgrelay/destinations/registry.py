@@ -1,21 +1,29 @@
 """The destination registry: names plugins register, and the ``deliver`` functions behind them.
 
-A plugin's ``register_destinations(register)`` calls ``register(name, deliver)``; the host checks each
-call (a valid name, a callable, not taken) and records a rejected one as an error of that plugin
-instead of raising, so one bad plugin cannot stop the others.
+A plugin's ``register_destinations(register)`` calls ``register(name, deliver)``, a `RegisterDestination`;
+the host checks each call (a valid name, a callable, not taken) and records a rejected one as an error
+of that plugin instead of raising, so one bad plugin cannot stop the others.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 import attrs
 
 from msgrelay.destinations.delivery import Delivery
 from msgrelay.errors import ConfigurationError
 
-__all__ = ["DEFAULT_DESTINATION", "Deliver", "DeliverMany", "Destination", "DestinationRegistry"]
+__all__ = [
+    "DEFAULT_DESTINATION",
+    "Deliver",
+    "DeliverMany",
+    "Destination",
+    "DestinationRegistry",
+    "RegisterDestination",
+]
 
 #: One delivery: return on success, raise to ask for a retry.
 Deliver = Callable[[Delivery], None]
@@ -26,6 +34,17 @@ DeliverMany = Callable[[Sequence[Delivery]], Mapping[str, BaseException]]
 DEFAULT_DESTINATION = "store"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class RegisterDestination(Protocol):
+    """The ``register`` callback a plugin's ``register_destinations`` hook receives."""
+
+    def __call__(self, name: str, deliver: Deliver, *, deliver_many: DeliverMany | None = None) -> None:
+        """Register ``deliver`` (and its batch form ``deliver_many``, if any) under ``name``.
+
+        A rejected call (an invalid or taken name, a non-callable) is recorded as an error of the
+        plugin; it does not raise.
+        """
 
 
 @attrs.frozen(kw_only=True)
@@ -67,7 +86,7 @@ class DestinationRegistry:
     def __init__(self) -> None:
         self._by_name: dict[str, Destination] = {}
 
-    def registrar(self, plugin: str, on_error: Callable[[str], None]) -> Callable[..., None]:
+    def registrar(self, plugin: str, on_error: Callable[[str], None]) -> RegisterDestination:
         """The ``register`` callback handed to one plugin's ``register_destinations``."""
 
         def register(name: str, deliver: Deliver, *, deliver_many: DeliverMany | None = None) -> None:

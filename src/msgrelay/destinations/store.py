@@ -11,7 +11,6 @@ another name with `Store.register_as`.
 from __future__ import annotations
 
 import contextlib
-import csv
 import sqlite3
 import threading
 import time
@@ -24,6 +23,8 @@ import orjson
 
 from msgrelay.config import msgrelay_home
 from msgrelay.destinations.delivery import Delivery
+from msgrelay.destinations.export import EXPORT_COLUMNS, export_csv, export_jsonl
+from msgrelay.destinations.registry import RegisterDestination
 from msgrelay.ledger.sqlite.connection import connect, write_transaction
 from msgrelay.plugins.hookspecs import hookimpl
 from msgrelay.upscale.models import Lead
@@ -31,20 +32,6 @@ from msgrelay.upscale.models import Lead
 __all__ = ["EXPORT_COLUMNS", "STORE_FILE", "Store", "register_destinations"]
 
 STORE_FILE = "store.sqlite3"
-#: One exported row per message, in this column order.
-EXPORT_COLUMNS = (
-    "delivered_at",
-    "source",
-    "batch_id",
-    "customer_id",
-    "campaign_id",
-    "external_prospect_id",
-    "linkedin",
-    "message_type",
-    "text",
-    "key",
-)
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
@@ -149,7 +136,7 @@ class Store:
             conn.executemany("INSERT INTO messages (delivery, message_type, text) VALUES (?, ?, ?)", messages)
         return {}
 
-    def register_as(self, register: Callable[..., None], name: str = "store") -> None:
+    def register_as(self, register: RegisterDestination, name: str = "store") -> None:
         """Register this store as a destination under ``name``."""
         register(name, self.deliver, deliver_many=self.deliver_many)
 
@@ -182,19 +169,11 @@ class Store:
 
     def export_jsonl(self, out: TextIO) -> int:
         """Write one JSON object per message; returns how many."""
-        count = 0
-        for count, row in enumerate(self.rows(), start=1):  # noqa: B007 - the count is the result
-            out.write(orjson.dumps(row).decode() + "\n")
-        return count
+        return export_jsonl(self.rows(), out)
 
     def export_csv(self, out: TextIO) -> int:
         """Write a CSV file with a header row (`EXPORT_COLUMNS`); returns the data rows written."""
-        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        count = 0
-        for count, row in enumerate(self.rows(), start=1):  # noqa: B007 - the count is the result
-            writer.writerow(row)
-        return count
+        return export_csv(self.rows(), out)
 
 
 _DELIVERY_COLUMNS = 10
@@ -232,6 +211,6 @@ def _lead_extra(lead: Lead) -> str | None:
 
 
 @hookimpl
-def register_destinations(register: Callable[..., None]) -> None:
+def register_destinations(register: RegisterDestination) -> None:
     """The built-in ``store`` destination, at ``$MSGRELAY_HOME/store.sqlite3``."""
     Store().register_as(register, "store")

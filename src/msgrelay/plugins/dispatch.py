@@ -1,33 +1,37 @@
-"""Hook dispatch: cached implementations, error isolation and tracing.
+"""Hook dispatch: cached implementations, error isolation and tracing, for any pluggy hook.
 
 Hooks are dispatched from a cached list of implementations (rebuilt only when a plugin is registered
 or unregistered), one implementation at a time, so a raising implementation cannot stop the others.
-``pm.hook.x()`` costs about ten times a plain loop per call (``perf-notes.md``); a relay calls hooks
-once per lead and message, so it uses `HookDispatcher.transform_leads` and
-`HookDispatcher.dispatch_many` instead, which run a loop compiled once per hook (`msgrelay.plugins.loops`).
+``pm.hook.x()`` costs ten to twenty times a plain loop per call (``bench/RESULTS.md``); a relay calls
+hooks once per lead and message, so it uses `HookDispatcher.fold` and `HookDispatcher.dispatch_many`
+instead, which run a loop compiled once per hook (`msgrelay.plugins.loops`).
 
-`HookDispatcher` is the base of `msgrelay.plugins.PluginManager`, which adds loading and listing.
+Nothing here knows a hook's value types: what a fold accepts, what a failure concerned and how an
+argument shows in a trace line are the caller's. `msgrelay.plugins.manager.PluginManager` builds on
+`HookDispatcher` with msgrelay's hooks, loading and listing.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pluggy
 
-from msgrelay.destinations.delivery import RelayContext
 from msgrelay.plugins.loops import Impl, adapt, compile_broadcast, compile_fold
-from msgrelay.upscale.models import Lead
 
-__all__ = ["HookCall", "HookDispatcher", "PluginError", "describe_error"]
+__all__ = ["TRACE_LOGGER", "HookCall", "HookDispatcher", "PluginError", "describe_error", "type_name"]
 
-# Named as when dispatch lived in `msgrelay.plugins`, so logging configurations that name it still apply.
-trace_logger = logging.getLogger("msgrelay.plugins.trace")
+T = TypeVar("T")
+
+#: The logger traced hook calls go to, at DEBUG: one name whatever module dispatches.
+TRACE_LOGGER = "msgrelay.plugins.trace"
+trace_logger = logging.getLogger(TRACE_LOGGER)
 
 #: Errors kept in memory for callers that pass no list of their own.
 _RECENT_ERRORS = 1000
@@ -73,23 +77,35 @@ def describe_error(exc: BaseException) -> str:
     return text if len(text) <= _ERROR_TEXT_MAX else text[: _ERROR_TEXT_MAX - 1] + "…"
 
 
+def type_name(value: object) -> str:
+    """The default trace label of a hook argument: its type's name, which shows no value."""
+    return type(value).__name__
+
+
 class HookDispatcher(pluggy.PluginManager):
     """A pluggy manager whose hooks are dispatched fast, each implementation isolated, optionally traced.
 
     Args:
         project_name: pluggy's project name (the hook markers').
-        trace_calls: log every hook call to ``msgrelay.plugins.trace``.
+        trace_calls: log every hook call to `TRACE_LOGGER`.
+        label: how a hook argument shows in a trace line, between ``<>``: ids, never message texts
+            or credentials (default: its type's name).
     """
 
-    def __init__(self, project_name: str, *, trace_calls: bool) -> None:
+    def __init__(
+        self, project_name: str, *, trace_calls: bool, label: Callable[[Any], str] = type_name
+    ) -> None:
         super().__init__(project_name)
         #: Whether every hook call is logged (``MSGRELAY_TRACE_PLUGINS``); ``trace`` is pluggy's own.
         self.trace_calls = trace_calls
         #: Hook errors of callers that passed no list of their own (the most recent ones).
         self.recent_errors: deque[PluginError] = deque(maxlen=_RECENT_ERRORS)
+        self._label = label
         self._tracers: list[Callable[[HookCall], None]] = []
         self._impl_cache: dict[str, tuple[Impl, ...]] = {}
-        self._runners: dict[str, Callable[..., Any]] = {}
+        #: Compiled loops by hook: broadcasts (`dispatch_many`) and folds (`fold`).
+        self._broadcasts: dict[str, Callable[..., Any]] = {}
+        self._folds: dict[str, Callable[..., Any]] = {}
         if self.trace_calls:
             trace_logger.setLevel(logging.DEBUG)
 
@@ -97,16 +113,19 @@ class HookDispatcher(pluggy.PluginManager):
         """Register a plugin (pluggy's rules); the cached implementations are rebuilt on next use."""
         registered = super().register(plugin, name)
         if registered is not None:
-            self._impl_cache.clear()
-            self._runners.clear()
+            self._forget_impls()
         return registered
 
     def unregister(self, plugin: Any | None = None, name: str | None = None) -> Any | None:
         """Unregister a plugin; the cached implementations are rebuilt on next use."""
         removed = super().unregister(plugin, name)
-        self._impl_cache.clear()
-        self._runners.clear()
+        self._forget_impls()
         return removed
+
+    def _forget_impls(self) -> None:
+        self._impl_cache.clear()
+        self._broadcasts.clear()
+        self._folds.clear()
 
     def impls(self, hook: str) -> tuple[Impl, ...]:
         """The implementations of ``hook`` in call order, cached until a plugin (un)registers.
@@ -177,12 +196,16 @@ class HookDispatcher(pluggy.PluginManager):
                 "%s[%s](%s) %s in %.6fs",
                 call.hook,
                 call.plugin,
-                _summarise(call.kwargs),
+                self._summarise(call.kwargs),
                 outcome,
                 call.seconds,
             )
         for tracer in list(self._tracers):
             tracer(call)
+
+    def _summarise(self, kwargs: Mapping[str, Any]) -> str:
+        """The arguments of a trace line, each as ``label`` shows it."""
+        return ", ".join(f"{name}=<{self._label(value)}>" for name, value in kwargs.items())
 
     def dispatch(
         self, hook: str, *args: Any, subject: str = "", errors: list[PluginError] | None = None
@@ -228,69 +251,81 @@ class HookDispatcher(pluggy.PluginManager):
                     except Exception as exc:  # isolation: one plugin cannot stop the others
                         sink.append(self._error(hook, impl.plugin, subject(args), exc))
             return
-        runner = self._runners.get(hook)
+        runner = self._broadcasts.get(hook)
         if runner is None:
-            runner = self._runners[hook] = compile_broadcast(
-                hook, getattr(self.hook, hook).spec.argnames, impls
-            )
+            runner = self._broadcasts[hook] = compile_broadcast(hook, self._spec_args(hook), impls)
         runner(calls, sink, subject, self._error)
 
-    def transform_leads(
-        self, leads: Iterable[Lead], context: RelayContext, *, errors: list[PluginError] | None = None
-    ) -> list[Lead]:
-        """Thread each lead through every `transform_lead` implementation, in order (a fold)."""
-        impls = self.impls("transform_lead")
+    def fold(
+        self,
+        hook: str,
+        items: Iterable[T],
+        *args: Any,
+        accepts: type[T],
+        subject: Callable[[T], str],
+        errors: list[PluginError] | None = None,
+    ) -> list[T]:
+        """Thread each item through every implementation of ``hook``, in order, at about the cost of a
+        plain loop: the second implementation receives what the first returned.
+
+        Args:
+            hook: a hook whose first argument is the item; the implementations return a new item or None.
+            items: the items, in order.
+            args: the hook's other arguments, the same for every item.
+            accepts: the type of a new item; an implementation returning anything else (but None) is
+                recorded as an error and its result ignored.
+            subject: names what a failing call concerned (``subject(item)``); evaluated only on failure.
+            errors: where errors go (default `recent_errors`).
+
+        Returns:
+            The items as the last implementation left them; a raising implementation passes its item
+            on unchanged.
+        """
+        impls = self.impls(hook)
         if not impls:
-            return list(leads)
+            return list(items)
         sink = self.recent_errors if errors is None else errors
+        folded = functools.partial(_folded, hook, accepts, subject)
         if self.tracing:
             out = []
-            for lead in leads:
+            for item in items:
                 for impl in impls:
                     try:
-                        new = self._traced("transform_lead", impl, (lead, context))
-                    except Exception as exc:  # isolation: the lead passes on unchanged
-                        sink.append(self._error("transform_lead", impl.plugin, _lead_subject(lead), exc))
+                        new = self._traced(hook, impl, (item, *args))
+                    except Exception as exc:  # isolation: the item passes on unchanged
+                        sink.append(self._error(hook, impl.plugin, subject(item), exc))
                         continue
-                    lead = _folded(impl.plugin, lead, new, sink)
-                out.append(lead)
+                    if new is not None:
+                        item = folded(impl.plugin, item, new, sink)
+                out.append(item)
             return out
-        runner = self._runners.get("transform_lead")
+        runner = self._folds.get(hook)
         if runner is None:
-            runner = self._runners["transform_lead"] = compile_fold(impls, subject=_lead_subject)
-        result: list[Lead] = runner(leads, context, sink, self._error, _folded)
+            runner = self._folds[hook] = compile_fold(hook, self._spec_args(hook), impls)
+        result: list[T] = runner(items, *args, accepts, subject, sink, self._error, folded)
         return result
+
+    def _spec_args(self, hook: str) -> tuple[str, ...]:
+        spec = getattr(self.hook, hook).spec
+        return tuple(spec.argnames) if spec else ()
 
     @staticmethod
     def _error(hook: str, plugin: str, subject: str, exc: BaseException) -> PluginError:
         return PluginError(plugin=plugin, hook=hook, subject=subject, error=describe_error(exc))
 
 
-def _lead_subject(lead: Lead) -> str:
-    return f"lead {lead.external_prospect_id}"
-
-
-def _folded(plugin: str, lead: Lead, new: Any, sink: list[PluginError] | deque[PluginError]) -> Lead:
-    """The lead after one `transform_lead` returned ``new`` (None, a Lead, or a mistake)."""
-    if new is None:
-        return lead
-    if isinstance(new, Lead):
+def _folded(
+    hook: str,
+    accepts: type[T],
+    subject: Callable[[T], str],
+    plugin: str,
+    item: T,
+    new: object,
+    sink: list[PluginError] | deque[PluginError],
+) -> T:
+    """The item after one implementation returned ``new``: an ``accepts`` (a subclass too), else a mistake."""
+    if isinstance(new, accepts):
         return new
-    problem = f"returned {type(new).__name__}, not a Lead or None"
-    sink.append(PluginError(plugin=plugin, hook="transform_lead", subject=_lead_subject(lead), error=problem))
-    return lead
-
-
-def _summarise(kwargs: Mapping[str, Any]) -> str:
-    """Argument summary for a trace line: ids, never message texts or credentials."""
-    parts = []
-    for name, value in kwargs.items():
-        if isinstance(value, Lead):
-            parts.append(f"{name}=<Lead {value.external_prospect_id}>")
-        elif isinstance(value, RelayContext):
-            parts.append(f"{name}=<{value.source} {value.batch_id}>")
-        elif hasattr(value, "message_type"):
-            parts.append(f"{name}=<{type(value).__name__} {getattr(value, 'message_type', '')}>")
-        else:
-            parts.append(f"{name}=<{type(value).__name__}>")
-    return ", ".join(parts)
+    problem = f"returned {type(new).__name__}, not a {accepts.__name__} or None"
+    sink.append(PluginError(plugin=plugin, hook=hook, subject=subject(item), error=problem))
+    return item

@@ -10,14 +10,12 @@ in ``msgrelay relay --status``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
 import pluggy
 
-if TYPE_CHECKING:
-    from msgrelay.destinations.delivery import RelayContext
-    from msgrelay.upscale.models import Lead, RetrieveResult
+from msgrelay.collect.models import Message as CollectMessage
+from msgrelay.destinations.delivery import GeneratedMessage, RelayContext
+from msgrelay.destinations.registry import RegisterDestination
+from msgrelay.upscale.models import Lead, RetrieveResult
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -42,9 +40,10 @@ def on_generation_complete(result: RetrieveResult, context: RelayContext) -> Non
     re-run) does not call it. Use ``context.batch_id`` to dedupe.
 
     Args:
-        result: the complete retrieve response (``result.leads``, ``result.metadata``...), untransformed.
-        context: what the batch is (``context.secure_request_id``, customer and campaign ids, the
-            destinations it goes to).
+        result: the complete retrieve response (a `msgrelay.RetrieveResult`: ``result.leads``,
+            ``result.metadata``...), untransformed.
+        context: what the batch is (a `msgrelay.RelayContext`: ``context.secure_request_id``, customer
+            and campaign ids, the destinations it goes to).
 
     Returns:
         Nothing; a returned value is ignored.
@@ -68,7 +67,8 @@ def transform_lead(lead: Lead, context: RelayContext) -> Lead | None:
         context: the batch the lead belongs to.
 
     Returns:
-        A new `Lead`, or None to leave the lead unchanged.
+        A new `msgrelay.Lead`, or None to leave the lead unchanged. Anything else is recorded as an
+        error against this plugin and the lead, and ignored.
 
     Raising records the error against this plugin and the lead, and passes the lead on unchanged
     (as this implementation received it) to the next one.
@@ -79,12 +79,16 @@ def transform_lead(lead: Lead, context: RelayContext) -> Lead | None:
 
 
 @hookspec
-def on_message_fetched(message: Any, lead: Lead | None, context: RelayContext) -> None:
+def on_message_fetched(
+    message: GeneratedMessage | CollectMessage, lead: Lead | None, context: RelayContext
+) -> None:
     """One message has been fetched: called once per message, after `transform_lead`.
 
     For Upscale, ``message`` is a `msgrelay.GeneratedMessage` (``message_type``, ``text``,
     ``external_prospect_id``), one per generated (non-null) message of the transformed lead, and
-    ``lead`` is that lead. For Collect, ``message`` is the typed Collect message and ``lead`` is None.
+    ``lead`` is that lead. For Collect, ``message`` is the typed Collect message (a
+    `msgrelay.collect.Message`: ``InternalMessage``, ``EmailMessage``, ``SmsMessage`` or
+    ``UnknownMessage``) and ``lead`` is None.
 
     Fired for the messages a fan-out is about to store for the first time, before it commits: a re-run
     (``msgrelay relay REQUEST_ID --collect`` again) fires it only for messages added since. At least
@@ -107,15 +111,15 @@ def on_message_fetched(message: Any, lead: Lead | None, context: RelayContext) -
 
 
 @hookspec
-def register_destinations(register: Callable[..., None]) -> None:
+def register_destinations(register: RegisterDestination) -> None:
     """Name the destinations this plugin delivers to.
 
     Call ``register(name, deliver)`` once per destination. A host or a step selects destinations by
     name (``msgrelay relay ID --to hubspot,store`` or ``MSGRELAY_DESTINATIONS``). The relay then calls
     ``deliver(delivery)`` once per destination and lead (Upscale) or message (Collect), with a
-    `msgrelay.destinations.delivery.Delivery` whose ``key`` is the same on every retry, so the destination can
-    drop a repeat. ``deliver`` returns on success and raises to ask for a retry; after the last
-    attempt the delivery is dead-lettered (``msgrelay relay --retry-dead`` re-drives it).
+    `msgrelay.Delivery` whose ``key`` is the same on every retry, so the destination can drop a
+    repeat. ``deliver`` returns on success and raises to ask for a retry; after the last attempt the
+    delivery is dead-lettered (``msgrelay relay --retry-dead`` re-drives it).
 
     ``register(name, deliver, deliver_many=fn)`` may also pass a batch form,
     ``deliver_many(deliveries) -> dict[key, Exception]`` (the failures by delivery key; raising
@@ -125,5 +129,5 @@ def register_destinations(register: Callable[..., None]) -> None:
     first registration and records an error against the second plugin.
 
     Args:
-        register: the callback described above.
+        register: the callback described above (`msgrelay.destinations.RegisterDestination`).
     """

@@ -5,8 +5,8 @@ each entry point of the ``msgrelay`` group, one at a time, so a plugin that fail
 recorded with its error and the others still load (``MSGRELAY_STRICT_PLUGINS=1`` makes that fatal).
 
 Hook dispatch (cached implementations, compiled loops, error isolation, tracing) is inherited from
-`msgrelay.plugins.dispatch.HookDispatcher`; `PluginError`, `HookCall` and `describe_error` live there too
-and are re-exported here.
+the generic `msgrelay.plugins.dispatch.HookDispatcher`; this module is the domain side: it knows that
+`transform_lead` folds leads, and how a lead, a batch or a message shows in a trace line.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import difflib
 import functools
 import importlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -31,22 +31,16 @@ from msgrelay.config import (
     env_flag,
     env_list,
 )
-from msgrelay.destinations import DestinationRegistry
+from msgrelay.destinations.delivery import RelayContext
+from msgrelay.destinations.registry import DestinationRegistry
 from msgrelay.errors import ConfigurationError
 from msgrelay.plugins import hookspecs
-from msgrelay.plugins.dispatch import HookCall, HookDispatcher, PluginError, describe_error
+from msgrelay.plugins.dispatch import HookDispatcher, PluginError, describe_error
+from msgrelay.upscale.models import Lead
 
-__all__ = [
-    "DEFAULT_PLUGINS",
-    "ENTRY_POINT_GROUP",
-    "HookCall",
-    "PluginError",
-    "PluginLoadError",
-    "PluginManager",
-    "describe_error",
-]
+__all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "PluginLoadError", "PluginManager"]
 
-logger = logging.getLogger("msgrelay.plugins")
+logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "msgrelay"
 #: Plugins registered by every manager, through the same hooks as third-party plugins, by name.
@@ -61,6 +55,21 @@ class PluginLoadError(ConfigurationError):
 
 def _canonical(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _lead_subject(lead: Lead) -> str:
+    return f"lead {lead.external_prospect_id}"
+
+
+def _label(value: object) -> str:
+    """How a hook argument shows in a trace line: ids, never message texts or credentials."""
+    if isinstance(value, Lead):
+        return f"Lead {value.external_prospect_id}"
+    if isinstance(value, RelayContext):
+        return f"{value.source} {value.batch_id}"
+    if hasattr(value, "message_type"):  # an Upscale `GeneratedMessage`: its type, not its text
+        return f"{type(value).__name__} {getattr(value, 'message_type', '')}"
+    return type(value).__name__
 
 
 @attrs.define
@@ -98,7 +107,7 @@ class PluginManager(HookDispatcher):
     ) -> None:
         strict = env_flag(MSGRELAY_STRICT_PLUGINS, environ) if strict is None else strict
         trace = env_flag(MSGRELAY_TRACE_PLUGINS, environ) if trace is None else trace
-        super().__init__(hookspecs.PROJECT, trace_calls=trace)
+        super().__init__(hookspecs.PROJECT, trace_calls=trace, label=_label)
         self.add_hookspecs(hookspecs)
         self.environ = environ
         self.use_entry_points = entry_points
@@ -108,6 +117,18 @@ class PluginManager(HookDispatcher):
         self.destinations = DestinationRegistry()
         self._records: dict[str, _Record] = {}
         self._loaded = False
+
+    # --- dispatch --------------------------------------------------------------------------------
+    def transform_leads(
+        self, leads: Iterable[Lead], context: RelayContext, *, errors: list[PluginError] | None = None
+    ) -> list[Lead]:
+        """Thread each lead through every `transform_lead` implementation, in order (a fold).
+
+        A raising implementation, or one returning neither a `Lead` nor None, is recorded (in
+        ``errors``, else `recent_errors`) against ``lead <external_prospect_id>``, and the lead passes
+        on as that implementation received it.
+        """
+        return self.fold("transform_lead", leads, context, accepts=Lead, subject=_lead_subject, errors=errors)
 
     # --- loading ---------------------------------------------------------------------------------
     def load(self) -> PluginManager:

@@ -16,13 +16,15 @@ dropped, not delivered. A chunk is sized from the destination's last measured pa
 renewing cannot cover is one ``deliver`` call outlasting the whole lease: another worker may then
 deliver the same key again, and `settle` records the outcome only for the worker holding the claim.
 
-`OutboxStep` is mixed into `msgrelay.relay.Relay`, whose attributes it uses.
+A failed delivery follows `DeliveryPolicy.next_attempt_at`, the rule the fan-out follows too: dead after
+the last attempt or when retrying cannot help, else retried after the backoff or the far side's
+``Retry-After``. `Deliverer` is the second of the two steps `msgrelay.relay.Relay` owns; it can run
+alone (`Relay.deliver_due`), with another worker fanning out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import orjson
 
@@ -32,13 +34,11 @@ from msgrelay.errors import ConfigurationError
 from msgrelay.ledger.base import DeliveryClaim, Failure, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import describe_error
-from msgrelay.transport.retry import is_permanent, server_wait
+from msgrelay.relay.policy import DeliveryPolicy
+from msgrelay.relay.report import RelayReport
 from msgrelay.upscale.convert import structure_lead
 
-if TYPE_CHECKING:  # `Relay` mixes this class in, so `msgrelay.relay` imports this module
-    from msgrelay.relay import DeliveryPolicy, RelayReport
-
-__all__ = ["CHUNK_SHARE", "FIRST_CHUNK", "OutboxStep"]
+__all__ = ["CHUNK_SHARE", "FIRST_CHUNK", "Deliverer", "check_batch_size"]
 
 #: Rows handed at once to a destination whose pace this relay has not measured yet: few enough that
 #: only a destination taking over lease / FIRST_CHUNK (300 / 16: 18 s) per delivery outlasts the lease
@@ -49,20 +49,49 @@ FIRST_CHUNK = 16
 CHUNK_SHARE = 0.25
 
 
-class OutboxStep:
-    """Deliver due outbox rows: the second half of `msgrelay.relay.Relay`, mixed into it."""
+def check_batch_size(batch_size: int) -> int:
+    """``batch_size`` itself, or a `ValueError` when it is below 1."""
+    if batch_size < 1:
+        # LIMIT 0 would claim nothing, and the relay would report success having delivered nothing.
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return batch_size
 
-    # Set by `Relay.__init__`; read at each use, so a change to the relay applies at once.
-    ledger: Ledger
-    plugins: PluginManager
-    policy: DeliveryPolicy
-    batch_size: int
-    clock: Callable[[], float]
-    owner: str
-    #: Seconds per delivery each destination took in its last chunk (sizes its next chunks).
-    _pace: dict[str, float]
 
-    def _deliver_due(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
+class Deliverer:
+    """Deliver due outbox rows: the second half of the relay.
+
+    Args:
+        ledger: where deliveries are claimed, their leases renewed and their outcomes settled.
+        plugins: the host's plugin manager (its destination registry).
+        policy: the lease of a claim, and when a failed delivery is retried or dead-lettered.
+        owner: this worker's identity in the ledger's claims.
+        clock: seconds since the epoch; injected for tests.
+        batch_size: deliveries claimed together (at least 1); they are delivered and recorded per
+            destination, in chunks sized to the destination's pace.
+    """
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        plugins: PluginManager,
+        policy: DeliveryPolicy,
+        owner: str,
+        clock: Callable[[], float],
+        batch_size: int = 500,
+    ) -> None:
+        self.ledger = ledger
+        self.plugins = plugins
+        self.policy = policy
+        self.owner = owner
+        self.clock = clock
+        self.batch_size = check_batch_size(batch_size)
+        #: Seconds per delivery each destination took in its last chunk (sizes its next chunks).
+        self.pace: dict[str, float] = {}
+
+    def run_due(self, report: RelayReport, *, source: str | None = None, batch_id: str | None = None) -> int:
+        """Deliver every due row (of one source or batch, if given) once, round after round; the number
+        claimed. A failure is recorded on its row (retried later or dead), not raised."""
         count = 0
         while rounds := self._deliver_round(report, source=source, batch_id=batch_id):
             count += rounds
@@ -99,7 +128,7 @@ class OutboxStep:
                 # Recorded per chunk, so a slow destination does not hold back what others finished.
                 self._deliver_chunk(name, chunk, contexts, report)
                 held.difference_update(c.id for c in chunk)
-                self._pace[name] = max(self.clock() - started, 0.0) / len(chunk)
+                self.pace[name] = max(self.clock() - started, 0.0) / len(chunk)
         return len(claims)
 
     def _renew(self, held: set[int], report: RelayReport) -> set[int]:
@@ -111,7 +140,7 @@ class OutboxStep:
         return still
 
     def _chunk_size(self, name: str, remaining: int) -> int:
-        pace = self._pace.get(name)
+        pace = self.pace.get(name)
         if pace is None:
             return min(FIRST_CHUNK, remaining)
         if pace <= 0.0:
@@ -149,11 +178,8 @@ class OutboxStep:
                 continue
             error = describe_error(failure)
             report.note(f"{name}: {error}")
-            if claim.attempts >= self.policy.max_attempts or is_permanent(failure):
-                failed.append(Failure(claim.id, error, None))
-            else:
-                wait = max(self.policy.delay(claim.attempts), server_wait(failure) or 0.0)
-                failed.append(Failure(claim.id, error, now + wait))
+            retry_at = self.policy.next_attempt_at(claim.attempts, failure, now=now)
+            failed.append(Failure(claim.id, error, retry_at))
         lost = set(self.ledger.settle(self.owner, delivered=delivered, failed=failed, now=now))
         # A row whose claim was lost belongs to the worker that took it over: not counted here.
         report.lost += len(lost)

@@ -17,14 +17,15 @@ so a fan-out that fires them and then does not commit fires them again when retr
 
 A batch that fails is retried with backoff, then dead-lettered; a failure retrying cannot fix (a 401,
 a 404, a wrong setting: `msgrelay.transport.is_permanent`) is dead-lettered at once, and a 429's
-``Retry-After`` is honoured, as for deliveries. `FanOutStep` is mixed into `msgrelay.relay.Relay`,
-whose attributes it uses.
+``Retry-After`` is honoured, as for deliveries (`DeliveryPolicy.next_attempt_at`, the rule both
+steps follow). `FanOut` is the first of the two steps `msgrelay.relay.Relay` owns; it can run alone
+(`Relay.fan_out_due`), with another worker delivering.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import attrs
 import orjson
@@ -36,15 +37,13 @@ from msgrelay.errors import ConfigurationError
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import PluginError, describe_error
-from msgrelay.transport.retry import is_permanent, server_wait
+from msgrelay.relay.policy import DeliveryPolicy
+from msgrelay.relay.report import RelayReport
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.convert import unstructure_lead
 from msgrelay.upscale.models import Lead, RetrieveResult
 
-if TYPE_CHECKING:  # `Relay` mixes this class in, so `msgrelay.relay` imports this module
-    from msgrelay.relay import DeliveryPolicy, RelayReport
-
-__all__ = ["CollectSource", "FanOutStep", "UpscaleSource"]
+__all__ = ["CollectSource", "FanOut", "UpscaleSource"]
 
 
 class CollectSource(Protocol):
@@ -60,34 +59,91 @@ class UpscaleSource(Protocol):
     def wait_for_completion(self, secure_request_id: str, *, timeout: float = ...) -> RetrieveResult: ...
 
 
-class FanOutStep:
-    """Retrieve and fan out due batches: the first half of `msgrelay.relay.Relay`, mixed into it."""
+class FanOut:
+    """Retrieve and fan out due batches: the first half of the relay.
 
-    # Set by `Relay.__init__`; read at each use, so a change to the relay applies at once.
-    ledger: Ledger
-    plugins: PluginManager
-    destinations: list[str]
-    policy: DeliveryPolicy
-    wait_timeout: float
-    poll_interval: float | None
-    clock: Callable[[], float]
-    owner: str
-    _upscale: UpscaleSource | Callable[[], UpscaleSource] | None
-    _client: UpscaleSource | None
-    _collect: CollectSource | Callable[[], CollectSource] | None
-    _collect_client: CollectSource | None
+    Args:
+        ledger: where batches are claimed and their items and deliveries stored.
+        plugins: the host's plugin manager (hooks, and the destination registry).
+        destinations: where a batch goes unless it names its own.
+        policy: the lease of a claim, and when a failed batch is retried or dead-lettered.
+        owner: this worker's identity in the ledger's claims.
+        clock: seconds since the epoch; injected for tests.
+        upscale: an Upscale client, or a function making one on first use (default `UpscaleClient()`,
+            configured from the environment).
+        collect: the same for Collect (default `CollectClient()`).
+        wait_timeout: seconds to wait for a generation that is not complete yet.
+        poll_interval: the first wait between polls of a generation not complete yet (None: the
+            client's default).
+    """
 
-    def _fan_out_due(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        plugins: PluginManager,
+        destinations: Sequence[str],
+        policy: DeliveryPolicy,
+        owner: str,
+        clock: Callable[[], float],
+        upscale: UpscaleSource | Callable[[], UpscaleSource] | None = None,
+        collect: CollectSource | Callable[[], CollectSource] | None = None,
+        wait_timeout: float = 600.0,
+        poll_interval: float | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.plugins = plugins
+        self.destinations = list(destinations)
+        self.policy = policy
+        self.owner = owner
+        self.clock = clock
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+        # What the host gave, kept apart from the client made from it: `close` closes only ours.
+        self._upscale = upscale
+        self._client: UpscaleSource | None = None
+        self._collect = collect
+        self._collect_client: CollectSource | None = None
+
+    def run_due(self, report: RelayReport, *, source: str | None = None, batch_id: str | None = None) -> int:
+        """Claim and fan out every due batch (of one source or batch, if given); the number claimed."""
         count = 0
+        # The claim covers the wait for an incomplete generation, then a normal lease for the rest.
         lease = self.wait_timeout + self.policy.lease
         while (
             claim := self.ledger.claim_batch(
                 self.owner, now=self.clock(), lease=lease, source=source, batch_id=batch_id
             )
         ) is not None:
-            self._fan_out(claim, report)
+            self.fan_out(claim, report)
             count += 1
         return count
+
+    def fan_out(self, claim: BatchClaim, report: RelayReport) -> None:
+        """Fan out one claimed batch; a failure is recorded on it (retried later or dead), not raised."""
+        try:
+            if claim.source == UPSCALE:
+                self._fan_out_upscale(claim, report)
+            elif claim.source == COLLECT:
+                self._fan_out_collect(claim, report)
+            else:
+                raise ConfigurationError(f"no relay for source {claim.source!r}")
+        except Exception as exc:  # retried later, then dead-lettered; at once if retrying cannot help
+            error = describe_error(exc)
+            report.batch_failures += 1
+            report.note(f"batch {claim.batch_id}: {error}")
+            now = self.clock()
+            retry_at = self.policy.next_attempt_at(claim.attempts, exc, now=now)
+            self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=retry_at, now=now)
+
+    def close(self) -> None:
+        """Close the clients this step made (not one it was given, nor one a given factory made)."""
+        client, self._client = self._client, None
+        if client is not None and self._upscale is None:
+            getattr(client, "close", lambda: None)()
+        collect, self._collect_client = self._collect_client, None
+        if collect is not None and self._collect is None:
+            getattr(collect, "close", lambda: None)()
 
     def _upscale_client(self) -> UpscaleSource:
         if self._client is None:
@@ -134,26 +190,6 @@ class FanOutStep:
                     secure_request_id, timeout=self.wait_timeout, initial_interval=self.poll_interval
                 )
         return result
-
-    def _fan_out(self, claim: BatchClaim, report: RelayReport) -> None:
-        try:
-            if claim.source == UPSCALE:
-                self._fan_out_upscale(claim, report)
-            elif claim.source == COLLECT:
-                self._fan_out_collect(claim, report)
-            else:
-                raise ConfigurationError(f"no relay for source {claim.source!r}")
-        except Exception as exc:  # retried later, then dead-lettered; at once if retrying cannot help
-            error = describe_error(exc)
-            report.batch_failures += 1
-            report.note(f"batch {claim.batch_id}: {error}")
-            now = self.clock()
-            # The rule deliveries follow: a rejected key or an unknown id (401, 404...) is final.
-            if claim.attempts >= self.policy.max_attempts or is_permanent(exc):
-                retry_at = None
-            else:
-                retry_at = now + max(self.policy.delay(claim.attempts), server_wait(exc) or 0.0)
-            self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=retry_at, now=now)
 
     def _fan_out_upscale(self, claim: BatchClaim, report: RelayReport) -> None:
         sid = claim.batch_id

@@ -14,19 +14,16 @@ twice when a worker dies between delivering and recording it, or when one ``deli
 the whole lease: its ``key`` is the same on every attempt, so the destination drops the repeat (the
 built-in store does).
 
-This module holds the orchestration: the entry points and the loop. The two halves are mixed into
-`Relay`: `msgrelay.relay.fanout.FanOutStep` (claim → retrieve → hooks → outbox) and
-`msgrelay.relay.deliver.OutboxStep` (outbox → destinations).
+This module holds the orchestration: the entry points and the loop. `Relay` builds and owns one step
+for each half, `msgrelay.relay.fanout.FanOut` (claim → retrieve → hooks → outbox) and
+`msgrelay.relay.deliver.Deliverer` (outbox → destinations), and hands each what it needs.
 """
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-import attrs
 
 from msgrelay.config import MSGRELAY_DESTINATIONS, env_list
 from msgrelay.destinations import DEFAULT_DESTINATION
@@ -35,67 +32,12 @@ from msgrelay.ledger.base import Ledger
 from msgrelay.ledger.owners import new_owner
 from msgrelay.ledger.sqlite import SQLiteLedger
 from msgrelay.plugins import PluginManager
-from msgrelay.relay.deliver import OutboxStep
-from msgrelay.relay.fanout import CollectSource, FanOutStep, UpscaleSource
+from msgrelay.relay.deliver import Deliverer, check_batch_size
+from msgrelay.relay.fanout import CollectSource, FanOut, UpscaleSource
+from msgrelay.relay.policy import DeliveryPolicy
+from msgrelay.relay.report import RelayReport
 
-__all__ = ["CollectSource", "DeliveryPolicy", "Relay", "RelayReport", "UpscaleSource", "default_destinations"]
-
-
-@attrs.frozen(kw_only=True)
-class DeliveryPolicy:
-    """When to retry a failed delivery or retrieval, and when to give up (dead-letter it).
-
-    Attributes:
-        max_attempts: attempts in total; the last failure dead-letters the row.
-        backoff_base: the wait after the first failure, doubled after each later one.
-        backoff_max: the longest wait.
-        lease: seconds a worker holds a claimed delivery or batch before another worker may take it
-            over (a dead worker on the same host is detected at once and needs no lease to end). The
-            relay renews it between chunks of deliveries, so a long round keeps its rows; one
-            ``deliver`` call must still finish within it.
-    """
-
-    max_attempts: int = 8
-    backoff_base: float = 2.0
-    backoff_max: float = 900.0
-    lease: float = 300.0
-    rng: Callable[[], float] = attrs.field(default=random.random, eq=False, repr=False)
-
-    def delay(self, attempt: int) -> float:
-        """The jittered wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
-        # Half fixed, half random: never a zero wait, yet workers spread out.
-        return ceiling / 2 + self.rng() * ceiling / 2
-
-
-@attrs.define
-class RelayReport:
-    """What a relay run did.
-
-    ``lost`` counts deliveries this worker claimed but no longer held when it came to deliver or
-    record them: its lease had run out and another worker took them over, which delivers and records
-    them (they are not in this report's ``delivered``, ``retried`` or ``dead``).
-    """
-
-    batches: int = 0
-    leads: int = 0
-    messages: int = 0
-    delivered: int = 0
-    retried: int = 0
-    dead: int = 0
-    lost: int = 0
-    batch_failures: int = 0
-    hook_errors: int = 0
-    errors: list[str] = attrs.field(factory=list)
-
-    def note(self, error: str) -> None:
-        """Keep the first few distinct errors for the summary."""
-        if len(self.errors) < 10 and error not in self.errors:
-            self.errors.append(error)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return attrs.asdict(self)
+__all__ = ["Relay", "default_destinations"]
 
 
 def default_destinations(environ: Mapping[str, str] | None = None) -> list[str]:
@@ -103,7 +45,7 @@ def default_destinations(environ: Mapping[str, str] | None = None) -> list[str]:
     return env_list(MSGRELAY_DESTINATIONS, environ) or [DEFAULT_DESTINATION]
 
 
-class Relay(FanOutStep, OutboxStep):
+class Relay:
     """Relays completed generations from the ledger to destinations.
 
     Args:
@@ -137,25 +79,68 @@ class Relay(FanOutStep, OutboxStep):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if batch_size < 1:
-            # LIMIT 0 would claim nothing, and the relay would report success having delivered nothing.
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.ledger: Ledger = ledger if ledger is not None else SQLiteLedger()
-        self.plugins = plugins if plugins is not None else PluginManager().load()
-        self._upscale = upscale
-        self._client: UpscaleSource | None = None
-        self._collect = collect
-        self._collect_client: CollectSource | None = None
-        self.destinations = list(destinations) if destinations else default_destinations()
-        self.policy = policy or DeliveryPolicy()
-        self.batch_size = batch_size
-        self.wait_timeout = wait_timeout
-        self.poll_interval = poll_interval
-        self.clock = clock
+        # Checked before a default ledger or plugin manager is made: a bad call leaves nothing behind.
+        check_batch_size(batch_size)
+        ledger = ledger if ledger is not None else SQLiteLedger()
+        plugins = plugins if plugins is not None else PluginManager().load()
+        policy = policy or DeliveryPolicy()
+        owner = new_owner()
+        #: Claims due batches, retrieves them, runs the hooks and writes the outbox rows.
+        self.fan_out = FanOut(
+            ledger=ledger,
+            plugins=plugins,
+            destinations=list(destinations) if destinations else default_destinations(),
+            policy=policy,
+            owner=owner,
+            clock=clock,
+            upscale=upscale,
+            collect=collect,
+            wait_timeout=wait_timeout,
+            poll_interval=poll_interval,
+        )
+        #: Claims due outbox rows and hands them to their destinations.
+        self.deliverer = Deliverer(
+            ledger=ledger, plugins=plugins, policy=policy, owner=owner, clock=clock, batch_size=batch_size
+        )
+        #: Waits for the next retry in `relay` and `run_pending`; injected for tests.
         self.sleep = sleep
-        #: This worker's identity in the ledger's claims.
-        self.owner = new_owner()
-        self._pace: dict[str, float] = {}
+
+    # The settings live in the steps that use them; the relay shows them, read-only, so the two never
+    # disagree. A host that needs other settings builds another relay.
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger both steps claim rows from."""
+        return self.fan_out.ledger
+
+    @property
+    def plugins(self) -> PluginManager:
+        """The host's plugin manager (hooks and destinations)."""
+        return self.fan_out.plugins
+
+    @property
+    def policy(self) -> DeliveryPolicy:
+        """When to retry and when to dead-letter."""
+        return self.fan_out.policy
+
+    @property
+    def owner(self) -> str:
+        """This worker's identity in the ledger's claims."""
+        return self.fan_out.owner
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """Wall-clock seconds, as the ledger's times are written."""
+        return self.fan_out.clock
+
+    @property
+    def destinations(self) -> list[str]:
+        """Where batches go unless a batch names its own."""
+        return self.fan_out.destinations
+
+    @property
+    def batch_size(self) -> int:
+        """Deliveries claimed together."""
+        return self.deliverer.batch_size
 
     # --- entry points ----------------------------------------------------------------------------
     def relay(
@@ -206,13 +191,8 @@ class Relay(FanOutStep, OutboxStep):
         return self.ledger.status()
 
     def close(self) -> None:
-        """Close the Upscale client this relay made (not one it was given)."""
-        client, self._client = self._client, None
-        if client is not None and self._upscale is None:
-            getattr(client, "close", lambda: None)()
-        collect, self._collect_client = self._collect_client, None
-        if collect is not None and self._collect is None:
-            getattr(collect, "close", lambda: None)()
+        """Close the Upscale and Collect clients this relay made (not one it was given)."""
+        self.fan_out.close()
 
     # --- the loop --------------------------------------------------------------------------------
     def _run(
@@ -220,8 +200,8 @@ class Relay(FanOutStep, OutboxStep):
     ) -> RelayReport:
         deadline = self.clock() + max_wait
         while True:
-            fanned = self._fan_out_due(report, source=source, batch_id=batch_id)
-            delivered = self._deliver_due(report, source=source, batch_id=batch_id)
+            fanned = self.fan_out.run_due(report, source=source, batch_id=batch_id)
+            delivered = self.deliverer.run_due(report, source=source, batch_id=batch_id)
             if fanned or delivered:
                 continue
             due = self.ledger.next_due(source, batch_id)
@@ -237,11 +217,11 @@ class Relay(FanOutStep, OutboxStep):
         With `deliver_due`, lets separate workers (or processes) do the two halves.
         """
         report = RelayReport()
-        self._fan_out_due(report, source=source, batch_id=batch_id)
+        self.fan_out.run_due(report, source=source, batch_id=batch_id)
         return report
 
     def deliver_due(self, *, source: str | None = None, batch_id: str | None = None) -> RelayReport:
         """Only the second half: deliver every due outbox row once (no waiting for retries)."""
         report = RelayReport()
-        self._deliver_due(report, source=source, batch_id=batch_id)
+        self.deliverer.run_due(report, source=source, batch_id=batch_id)
         return report

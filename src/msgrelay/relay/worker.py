@@ -20,8 +20,6 @@ import orjson
 
 __all__ = ["RelayWorker"]
 
-# The receiver's logger, named as when the worker lived in `msgrelay.web.receiver`, so logging
-# configurations that name it still apply.
 logger = logging.getLogger(__name__)
 
 

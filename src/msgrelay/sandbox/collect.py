@@ -29,6 +29,7 @@ from msgrelay.collect.timestamps import format_timestamp, parse_timestamp
 from msgrelay.collect.validation import UNSET, check_changes, check_new_message
 from msgrelay.errors import Problem
 from msgrelay.sandbox.collect_seed import (
+    HIDDEN_REQUEST_IDS,
     SEED_CAMPAIGN_ID,
     SEED_EMAIL_MESSAGE_ID,
     SEED_HIDDEN_REQUEST_ID,
@@ -39,7 +40,9 @@ from msgrelay.sandbox.collect_seed import (
     SEED_SENT_EMAIL_MESSAGE_ID,
     SEED_SMS_MESSAGE_ID,
     meteor_id,
-    seed,
+    seed_campaigns,
+    seed_messages,
+    seed_requests,
 )
 from msgrelay.web.routing import HttpError, Request, Response, Router
 
@@ -89,7 +92,7 @@ class CollectSandbox:
         self.hidden: set[str] = set()
         #: request id → message id → (creation order, wire object)
         self.messages: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
-        seed(self)
+        self._load_seed()
         self.router = Router()
         self.router.add("GET", "/campaigns", self.list_campaigns)
         self.router.add("GET", "/requests", self.list_requests)
@@ -120,6 +123,14 @@ class CollectSandbox:
                 moment = self._last_time + timedelta(milliseconds=1)
             self._last_time = moment
         return moment
+
+    def _load_seed(self) -> None:
+        """The deterministic campaigns, requests and messages of `collect_seed` (the ``SEED_*`` ids)."""
+        self.campaigns.update((campaign["_id"], campaign) for campaign in seed_campaigns())
+        self.requests.update((request["_id"], request) for request in seed_requests())
+        self.hidden.update(HIDDEN_REQUEST_IDS)
+        for message in seed_messages():
+            self.add_message(message["requestId"], message)
 
     def add_message(self, request_id: str, message: dict[str, Any]) -> dict[str, Any]:
         """Store a wire message on a request (seeding and create)."""

@@ -1,17 +1,16 @@
 """The Collect emulator's seed data: deterministic campaigns, requests, contacts and messages.
 
-The ``SEED_*`` ids are stable, so docs, demos and tests can name them.
+Plain data: each function returns new wire objects, in the order the API lists them, for
+`msgrelay.sandbox.collect.CollectSandbox` to load and then change as calls come in. The ``SEED_*`` ids
+are stable, so docs, demos and tests can name them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from msgrelay.collect.models import EMAIL, INTERNAL, OPENED, PENDING, SENT, SMS
-
-if TYPE_CHECKING:
-    from msgrelay.sandbox.collect import CollectSandbox
 
 #: The campaign most seeded requests belong to (9 of them; 7 listed without a ``filter``).
 SEED_CAMPAIGN_ID = "Kq7vTz2mWb9xLc4Rn"
@@ -28,6 +27,9 @@ SEED_INTERNAL_MESSAGE_ID = "msg_Bq4Zr8TmXv2Wc9Lp"
 SEED_EMAIL_MESSAGE_ID = "msg_Hd7Ks3PwYn6Rb2Qf"
 SEED_SMS_MESSAGE_ID = "msg_Mv5Tg9JcZa4Xe8Nh"
 SEED_SENT_EMAIL_MESSAGE_ID = "msg_Ry3Lb6WqFs2Kd9Pt"
+
+#: The seeded requests hidden from the sandbox key.
+HIDDEN_REQUEST_IDS = frozenset({SEED_HIDDEN_REQUEST_ID})
 
 
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
@@ -106,19 +108,21 @@ def _collect_request(request_id: str, campaign_id: str, status: str, index: int)
     }
 
 
-def seed(sandbox: CollectSandbox) -> None:
-    """Deterministic campaigns, requests and messages (the ``SEED_*`` ids)."""
+def seed_campaigns() -> list[dict[str, Any]]:
+    """The seeded campaigns (`SEED_CAMPAIGN_ID`, `SEED_OTHER_CAMPAIGN_ID`)."""
     campaigns = [
         (SEED_CAMPAIGN_ID, "Tenant onboarding 2026", "2025-11-03T10:00:00.000Z"),
         (SEED_OTHER_CAMPAIGN_ID, "Annual KYC refresh", "2025-11-17T14:30:00.000Z"),
     ]
-    for campaign_id, name, created in campaigns:
-        sandbox.campaigns[campaign_id] = {
-            "_id": campaign_id,
-            "name": name,
-            "createdAt": created,
-            "status": "open",
-        }
+    return [
+        {"_id": campaign_id, "name": name, "createdAt": created, "status": "open"}
+        for campaign_id, name, created in campaigns
+    ]
+
+
+def seed_requests() -> list[dict[str, Any]]:
+    """The seeded requests with their contacts: nine in `SEED_CAMPAIGN_ID` (`SEED_REQUEST_ID` and
+    `SEED_LEGACY_REQUEST_ID` first), two in `SEED_OTHER_CAMPAIGN_ID`, then `SEED_HIDDEN_REQUEST_ID`."""
     statuses = [
         "pending",
         "pending",
@@ -133,18 +137,22 @@ def seed(sandbox: CollectSandbox) -> None:
     ids = [SEED_REQUEST_ID, SEED_LEGACY_REQUEST_ID] + [
         meteor_id(f"request-{i}") for i in range(2, len(statuses))
     ]
-    for index, (request_id, status) in enumerate(zip(ids, statuses, strict=True)):
-        sandbox.requests[request_id] = _collect_request(request_id, SEED_CAMPAIGN_ID, status, index)
-    for index in (len(statuses), len(statuses) + 1):
-        request_id = meteor_id(f"request-{index}")
-        sandbox.requests[request_id] = _collect_request(request_id, SEED_OTHER_CAMPAIGN_ID, "pending", index)
-    sandbox.requests[SEED_HIDDEN_REQUEST_ID] = _collect_request(
-        SEED_HIDDEN_REQUEST_ID, SEED_CAMPAIGN_ID, "pending", 12
-    )
-    sandbox.hidden.add(SEED_HIDDEN_REQUEST_ID)
+    requests = [
+        _collect_request(request_id, SEED_CAMPAIGN_ID, status, index)
+        for index, (request_id, status) in enumerate(zip(ids, statuses, strict=True))
+    ]
+    requests += [
+        _collect_request(meteor_id(f"request-{index}"), SEED_OTHER_CAMPAIGN_ID, "pending", index)
+        for index in (len(statuses), len(statuses) + 1)
+    ]
+    requests.append(_collect_request(SEED_HIDDEN_REQUEST_ID, SEED_CAMPAIGN_ID, "pending", 12))
+    return requests
 
+
+def seed_messages() -> list[dict[str, Any]]:
+    """The seeded messages, in the order they were created (each names its request in ``requestId``)."""
     # The three timestamp forms the docs show all appear, so a client must read each of them.
-    seeded: list[dict[str, Any]] = [
+    return [
         {
             "id": "msg_Ak2Np7Xs4Gd9Vf3J",
             "requestId": SEED_REQUEST_ID,
@@ -210,5 +218,3 @@ def seed(sandbox: CollectSandbox) -> None:
             "createdAt": "2026-01-05T12:00:00Z",
         },
     ]
-    for message in seeded:
-        sandbox.add_message(message["requestId"], message)

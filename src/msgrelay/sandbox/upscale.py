@@ -40,7 +40,6 @@ from msgrelay.sandbox.upscale_batches import (
 )
 from msgrelay.sandbox.upscale_texts import WRITERS
 from msgrelay.sandbox.webhooks import WebhookAttempt, WebhookSender
-from msgrelay.sandbox.webhooks import logger as logger  # importable here, as before the split
 from msgrelay.upscale import convert
 from msgrelay.upscale.models import HIRING_ACTIVITY, GenerationRequest
 from msgrelay.upscale.validation import REQUIRED_LEAD, REQUIRED_TOP_LEVEL, check_generation_request

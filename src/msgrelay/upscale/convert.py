@@ -46,6 +46,20 @@ from msgrelay.upscale.models import (
     SequenceTemplate,
 )
 
+__all__ = [
+    "configure_converter",
+    "converter",
+    "decode_retrieve",
+    "dumps",
+    "make_converter",
+    "structure",
+    "structure_completion_event",
+    "structure_lead",
+    "unstructure",
+    "unstructure_lead",
+    "unstructure_leads",
+]
+
 T = TypeVar("T")
 
 _MESSAGE_TYPE = {"message_type": "messageType"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from msgrelay.upscale.lead_sequence import LeadSequence
+from msgrelay.upscale.lazy import LazySequence
 
 # --- message types (open set) ------------------------------------------------------------------
 CONNECTION_REQUEST = "connection_request"
@@ -166,6 +166,18 @@ class Lead:
     def message(self, message_type: str) -> str | None:
         """The text of one message type, or None."""
         return self.messages.get(message_type)
+
+
+class LeadSequence(LazySequence[Lead]):
+    """An immutable sequence of leads, each built the first time it is read.
+
+    A retrieve response can hold tens of thousands of leads. Decoding checks every lead's fields up
+    front (a wrong type raises then, naming its wire path), but builds each `Lead` only when it is
+    first read, and returns that same object afterwards. It compares equal to a tuple of equal leads,
+    and ``+`` with a tuple or another sequence of leads gives a tuple.
+    """
+
+    __slots__ = ()
 
 
 def _lead_sequence(leads: Iterable[Lead]) -> Sequence[Lead]:

@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 import requests
 
 from msgrelay import Delivery
+from msgrelay.destinations import RegisterDestination
 from msgrelay.errors import ApiError, NotFoundError, Problem, ValidationError
 from msgrelay.transport import (
     error_for_response,
@@ -152,7 +153,7 @@ class WebhookDestination:
                     stop = exc
         return failures
 
-    def register_as(self, register: Callable[..., None], name: str = DEFAULT_NAME) -> None:
+    def register_as(self, register: RegisterDestination, name: str = DEFAULT_NAME) -> None:
         """Register this destination under ``name`` (from a ``register_destinations`` hook)."""
         register(name, self.deliver, deliver_many=self.deliver_many)
 

@@ -8,9 +8,10 @@ with an error naming the variable (see `msgrelay_webhook.config`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from msgrelay import Delivery, hookimpl
+from msgrelay.destinations import RegisterDestination
 from msgrelay_webhook.destination import DEFAULT_NAME, WebhookDestination
 
 __all__ = ["EnvironmentWebhook", "register_destinations"]
@@ -55,7 +56,7 @@ class EnvironmentWebhook:
 
 
 @hookimpl
-def register_destinations(register: Callable[..., None]) -> None:
+def register_destinations(register: RegisterDestination) -> None:
     """Register ``webhook``: each lead POSTed to ``MSGRELAY_WEBHOOK_URL``, signed."""
     webhook = EnvironmentWebhook()
     register(DEFAULT_NAME, webhook.deliver, deliver_many=webhook.deliver_many)
