@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from msgrelay.destinations.delivery import Delivery, RelayContext
-from msgrelay.destinations.store import EXPORT_COLUMNS, Store
+from msgrelay.destinations.export import EXPORT_COLUMNS
+from msgrelay.destinations.store import Store
 from msgrelay.upscale.models import Lead
 
 CONTEXT = RelayContext(source="upscale", batch_id="sid-1", customer_id="cust", campaign_id="camp")

@@ -233,8 +233,8 @@ def test_work_left_by_a_dead_worker_resumes_without_repeats(
     ledger.record_event("upscale", sid, event=None, destinations=["recorder"], now=crashed.clock())
     crashed.fan_out_due()
     # The "crashed" worker claims two rows and never records them; its owner names a process that is gone.
-    ghost = "ghost:" + crashed.owner.split(":", 1)[1]
-    ledger.claim_deliveries(ghost, now=crashed.clock(), lease=3600, limit=2)
+    crashed.owner = "ghost:" + crashed.owner.split(":", 1)[1]
+    ledger.claim_deliveries(crashed.owner, now=crashed.clock(), lease=3600, limit=2)
     assert ledger.batch_counts("upscale", sid) == {"claimed": 2, "pending": 3}
     # Another host's claim is only released when its lease ends; a local dead process at once.
     assert msgrelay_harness.relay.run_pending().delivered == 3
@@ -293,3 +293,16 @@ def test_a_relay_uses_the_plugin_manager_its_host_gives_it(tmp_path: Path) -> No
     mine = PluginManager(environ={}, entry_points=False).load()
     with SQLiteLedger(tmp_path / "ledger.sqlite3") as ledger:
         assert Relay(ledger=ledger, plugins=mine).plugins is mine
+
+
+def test_a_setting_changed_on_the_relay_reaches_its_steps(msgrelay_harness: RelayHarness) -> None:
+    """The relay's settings live in its steps: setting one through the relay changes every step using it."""
+    relay = msgrelay_harness.relay
+    relay.clock = lambda: 42.0
+    relay.owner = "host:1:test"
+    relay.destinations = ["store", "elsewhere"]
+    assert relay.fan_out.clock() == relay.deliverer.clock() == 42.0
+    assert relay.fan_out.owner == relay.deliverer.owner == "host:1:test"
+    assert relay.fan_out.destinations == ["store", "elsewhere"]
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        relay.batch_size = 0

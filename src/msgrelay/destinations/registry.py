@@ -25,10 +25,18 @@ __all__ = [
     "RegisterDestination",
 ]
 
-#: One delivery: return on success, raise to ask for a retry.
-Deliver = Callable[[Delivery], None]
-#: Many deliveries at once: return the failures by delivery key; raising fails them all.
-DeliverMany = Callable[[Sequence[Delivery]], Mapping[str, BaseException]]
+
+class Deliver(Protocol):
+    """A destination's ``deliver(delivery)``: return on success, raise to ask for a retry."""
+
+    def __call__(self, delivery: Delivery, /) -> None: ...
+
+
+class DeliverMany(Protocol):
+    """A destination's ``deliver_many(deliveries)``: the failures by delivery key; raising fails them all."""
+
+    def __call__(self, deliveries: Sequence[Delivery], /) -> Mapping[str, BaseException]: ...
+
 
 #: The destination used when neither the caller nor ``MSGRELAY_DESTINATIONS`` names one.
 DEFAULT_DESTINATION = "store"

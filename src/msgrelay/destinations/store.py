@@ -29,7 +29,7 @@ from msgrelay.ledger.sqlite.connection import connect, write_transaction
 from msgrelay.plugins.hookspecs import hookimpl
 from msgrelay.upscale.models import Lead
 
-__all__ = ["EXPORT_COLUMNS", "STORE_FILE", "Store", "register_destinations"]
+__all__ = ["STORE_FILE", "Store", "register_destinations"]
 
 STORE_FILE = "store.sqlite3"
 _SCHEMA = """

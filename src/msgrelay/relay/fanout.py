@@ -115,11 +115,11 @@ class FanOut:
                 self.owner, now=self.clock(), lease=lease, source=source, batch_id=batch_id
             )
         ) is not None:
-            self.fan_out(claim, report)
+            self.run_one(claim, report)
             count += 1
         return count
 
-    def fan_out(self, claim: BatchClaim, report: RelayReport) -> None:
+    def run_one(self, claim: BatchClaim, report: RelayReport) -> None:
         """Fan out one claimed batch; a failure is recorded on it (retried later or dead), not raised."""
         try:
             if claim.source == UPSCALE:

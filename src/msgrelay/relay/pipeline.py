@@ -105,42 +105,89 @@ class Relay:
         #: Waits for the next retry in `relay` and `run_pending`; injected for tests.
         self.sleep = sleep
 
-    # The settings live in the steps that use them; the relay shows them, read-only, so the two never
-    # disagree. A host that needs other settings builds another relay.
+    # The settings live in the steps that use them; the relay reads them there and a change made through
+    # the relay reaches every step that uses the setting, so the relay and its steps never disagree.
     @property
     def ledger(self) -> Ledger:
         """The ledger both steps claim rows from."""
         return self.fan_out.ledger
+
+    @ledger.setter
+    def ledger(self, value: Ledger) -> None:
+        self.fan_out.ledger = self.deliverer.ledger = value
 
     @property
     def plugins(self) -> PluginManager:
         """The host's plugin manager (hooks and destinations)."""
         return self.fan_out.plugins
 
+    @plugins.setter
+    def plugins(self, value: PluginManager) -> None:
+        self.fan_out.plugins = self.deliverer.plugins = value
+
     @property
     def policy(self) -> DeliveryPolicy:
         """When to retry and when to dead-letter."""
         return self.fan_out.policy
+
+    @policy.setter
+    def policy(self, value: DeliveryPolicy) -> None:
+        self.fan_out.policy = self.deliverer.policy = value
 
     @property
     def owner(self) -> str:
         """This worker's identity in the ledger's claims."""
         return self.fan_out.owner
 
+    @owner.setter
+    def owner(self, value: str) -> None:
+        self.fan_out.owner = self.deliverer.owner = value
+
     @property
     def clock(self) -> Callable[[], float]:
         """Wall-clock seconds, as the ledger's times are written."""
         return self.fan_out.clock
+
+    @clock.setter
+    def clock(self, value: Callable[[], float]) -> None:
+        self.fan_out.clock = self.deliverer.clock = value
 
     @property
     def destinations(self) -> list[str]:
         """Where batches go unless a batch names its own."""
         return self.fan_out.destinations
 
+    @destinations.setter
+    def destinations(self, value: Sequence[str]) -> None:
+        self.fan_out.destinations = list(value)
+
+    @property
+    def wait_timeout(self) -> float:
+        """Seconds to wait for a generation that is not complete yet."""
+        return self.fan_out.wait_timeout
+
+    @wait_timeout.setter
+    def wait_timeout(self, value: float) -> None:
+        self.fan_out.wait_timeout = value
+
+    @property
+    def poll_interval(self) -> float | None:
+        """The first wait between polls of an incomplete generation (None: the client's default)."""
+        return self.fan_out.poll_interval
+
+    @poll_interval.setter
+    def poll_interval(self, value: float | None) -> None:
+        self.fan_out.poll_interval = value
+
     @property
     def batch_size(self) -> int:
-        """Deliveries claimed together."""
+        """Deliveries claimed together (at least 1)."""
         return self.deliverer.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:
+        check_batch_size(value)
+        self.deliverer.batch_size = value
 
     # --- entry points ----------------------------------------------------------------------------
     def relay(

@@ -16,7 +16,7 @@ Behaves as the contract describes the vendor (``contracts/upscale.md``):
 
 This module holds the emulator's state and request handlers. A batch and the bodies it renders are
 `msgrelay.sandbox.upscale_batches`, the webhook sender `msgrelay.sandbox.webhooks` and the sequence
-catalogue `msgrelay.sandbox.sequences`; their public names are re-exported here.
+catalogue `msgrelay.sandbox.sequences`; import their names from there.
 """
 
 from __future__ import annotations
@@ -30,11 +30,8 @@ from typing import Any
 
 import orjson
 
-from msgrelay.sandbox.sequences import SEQUENCE_CATALOG, SEQUENCE_FILTERS, select_sequences
+from msgrelay.sandbox.sequences import select_sequences
 from msgrelay.sandbox.upscale_batches import (
-    IN_PROGRESS_MESSAGE,
-    IN_PROGRESS_REASON,
-    NO_HIRING_REASON,
     Batch,
     PlannedMessage,
 )
@@ -48,19 +45,10 @@ from msgrelay.web.routing import HttpError, Request, Response, Router
 __all__ = [
     "DEFAULT_COMPANIES_WITHOUT_JOB_POSTS",
     "INVALID_KEY",
-    "IN_PROGRESS_MESSAGE",
-    "IN_PROGRESS_REASON",
     "NO_CREDITS",
-    "NO_HIRING_REASON",
     "RETRIEVE_PARAM",
     "REVOKED_KEY",
-    "SEQUENCE_CATALOG",
-    "SEQUENCE_FILTERS",
-    "Batch",
-    "PlannedMessage",
     "UpscaleSandbox",
-    "WebhookAttempt",
-    "WebhookSender",
 ]
 
 INVALID_KEY = "Unauthorized: Invalid API key"

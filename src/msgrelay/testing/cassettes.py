@@ -23,6 +23,8 @@ CANONICAL_BASES: Mapping[str, str] = {
     "upscale": "http://upscale.cassette/api/v2",
     "collect": "http://collect.cassette/v1",
 }
+__all__ = ["REDACTED", "BaseRewriter", "Leak", "scan_for_secrets", "scrub_text", "vcr_config"]
+
 REDACTED = "REDACTED"
 SECRET_HEADERS = ("api-key", "authorization", "x-api-key", "cookie", "x-msgrelay-token")
 SECRET_RESPONSE_HEADERS = ("set-cookie",)

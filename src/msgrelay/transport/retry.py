@@ -2,7 +2,8 @@
 
 A `RetryPolicy` is a small immutable object: the transport asks it `delay(...)` after each failed
 attempt and gets back the seconds to sleep, or None for "stop and raise". `jittered_backoff` is the
-wait every retry in msgrelay uses (requests here, deliveries and batches in the relay), and
+wait every retry msgrelay makes uses (requests here, deliveries and batches in the relay; the sandbox's
+webhook sender imitates the vendor's own schedule instead), and
 `is_permanent` / `server_wait` decide whether a failure is worth retrying at all and how long the far
 side asked for: the relay and destination plugins apply the same rule.
 """
@@ -39,7 +40,8 @@ def jittered_backoff(attempt: int, *, base: float, ceiling: float, rng: Callable
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter, honouring ``Retry-After`` up to a cap.
+    """Exponential backoff, half fixed and half random (`jittered_backoff`), honouring ``Retry-After``
+    up to a cap.
 
     Attributes:
         max_attempts: attempts in total, the first included (1 disables retries).

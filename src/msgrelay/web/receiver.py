@@ -12,8 +12,7 @@ The vendor's signature scheme is undocumented, so verification is a pluggable fu
 parameter (`notification_url`), and the receiver compares it in constant time (a ``X-Msgrelay-Token``
 header is accepted too). The receiver holds no state of its own, so several can share one ledger.
 
-`RelayWorker`, the background worker a receiver hands new batches to, lives in `msgrelay.relay.worker`
-and is re-exported here.
+`msgrelay.relay.RelayWorker` is the background worker a receiver usually hands new batches to.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 import attrs
@@ -64,8 +63,10 @@ class WebhookRequest:
     body: bytes = attrs.field(repr=False)
 
 
-#: Returns True when the request is authentic. Must not raise for a bad request; return False.
-Verifier = Callable[[WebhookRequest], bool]
+class Verifier(Protocol):
+    """Checks a webhook: True when it is authentic. Must not raise for a bad request; return False."""
+
+    def __call__(self, request: WebhookRequest, /) -> bool: ...
 
 
 class TokenVerifier:
