@@ -12,6 +12,7 @@ __all__ = [
     "Deliver",
     "DeliverMany",
     "Delivery",
+    "DemoEmulator",
     "Destination",
     "DestinationRegistry",
     "GeneratedMessage",
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 from msgrelay.destinations.delivery import COLLECT, UPSCALE, Delivery, GeneratedMessage, RelayContext
+from msgrelay.destinations.emulator import DemoEmulator
 from msgrelay.destinations.registry import (
     DEFAULT_DESTINATION,
     Deliver,

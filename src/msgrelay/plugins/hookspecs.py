@@ -10,10 +10,13 @@ in ``msgrelay relay --status``.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import pluggy
 
 from msgrelay.collect.models import Message as CollectMessage
 from msgrelay.destinations.delivery import GeneratedMessage, RelayContext
+from msgrelay.destinations.emulator import DemoEmulator
 from msgrelay.destinations.registry import RegisterDestination
 from msgrelay.upscale.models import Lead, RetrieveResult
 
@@ -130,4 +133,21 @@ def register_destinations(register: RegisterDestination) -> None:
 
     Args:
         register: the callback described above (`msgrelay.destinations.RegisterDestination`).
+    """
+
+
+@hookspec
+def demo_emulator(destination_type: str) -> AbstractContextManager[DemoEmulator] | None:
+    """Start an emulator of this plugin's vendor for ``msgrelay demo --to DESTINATION_TYPE``.
+
+    Called by the demo for each destination it is asked to deliver to whose plugin's base URL is not
+    set. Answer only for your own destination type, with a context manager that starts the emulator on
+    127.0.0.1 (a free port), yields a `msgrelay.destinations.DemoEmulator` and stops it on exit; return
+    None for any other type. The first answer that is not None is used.
+
+    Args:
+        destination_type: the type the demo delivers to (``"hubspot"``, ``"lemlist"``...).
+
+    Returns:
+        A context manager yielding the running emulator, or None.
     """
