@@ -37,6 +37,7 @@ from msgrelay.errors import ConfigurationError
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import PluginError, describe_error
+from msgrelay.relay.metrics import POLLS
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.upscale.client import UpscaleClient
@@ -181,6 +182,7 @@ class FanOut:
     def _retrieve(self, secure_request_id: str) -> RetrieveResult:
         client = self._upscale_client()
         result = client.retrieve_messages(secure_request_id)
+        POLLS.labels(outcome="complete" if result.is_complete else "partial").inc()
         if not result.is_complete:
             if self.poll_interval is None:
                 result = client.wait_for_completion(secure_request_id, timeout=self.wait_timeout)
