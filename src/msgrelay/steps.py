@@ -20,6 +20,7 @@ import orjson
 
 from msgrelay.collect.client import CollectClient
 from msgrelay.collect.convert import encode as encode_collect
+from msgrelay.destinations.delivery import RelayContext
 from msgrelay.errors import Problem, ValidationError
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
@@ -93,7 +94,11 @@ def generate(
     api_key: str | None = None,
     base_url: str | None = None,
 ) -> dict[str, Any]:
-    """Submit leads for generation, once: the same leads and sequence again return the same id."""
+    """Submit leads for generation, once: the same inputs again return the same output, sending nothing.
+
+    The same account, customer, campaign, lead ids and message types with any other field changed is
+    refused (`msgrelay.errors.SubmissionChangedError`, naming each field) and nothing is sent.
+    """
     rows = _rows(leads)
     request = GenerationRequest(
         completion_notification_url=notify_url,
@@ -112,18 +117,25 @@ def generate(
     )
     with UpscaleClient(api_key, base_url) as client, SQLiteLedger() as ledger:
         ticket = submit_once(client, request, ledger=ledger)
+    # The same output on a re-run: a low-code platform retrying a step must see what it saw first.
     return {"secure_request_id": ticket.secure_request_id}
 
 
 def retrieve(
     *, secure_request_id: str, api_key: str | None = None, base_url: str | None = None
 ) -> dict[str, Any]:
-    """The messages generated so far: ``{"complete": bool, "leads": [{id, linkedin, messages}]}``."""
+    """The messages generated so far, with the vendor's status and failure fields.
+
+    ``{"complete", "status_message", "failed_messages_reason", "requested_message_count",
+    "generated_message_count", "failed_messages_count", "leads": [{id, linkedin, messages,
+    null_messages, no_job_posts}]}``.
+    """
     with UpscaleClient(api_key, base_url) as client:
         result = client.retrieve_messages(secure_request_id)
     return {
         "secure_request_id": secure_request_id,
         "complete": result.is_complete,
+        **result.failures(),
         "leads": result.lead_summaries(),
     }
 
@@ -145,9 +157,12 @@ def relay(
         try:
             report = worker.relay(secure_request_id, destinations=wanted, max_wait=wait)
             counts = ledger.batch_counts("upscale", secure_request_id)
+            batch = ledger.get_batch("upscale", secure_request_id) or {}
         finally:
             worker.close()
-    return {"secure_request_id": secure_request_id, "deliveries": counts, **report.to_json()}
+    context = RelayContext.from_json(orjson.loads(batch["context"])) if batch.get("context") else None
+    failures = context.failures() if context else RelayContext(source="upscale", batch_id="").failures()
+    return {"secure_request_id": secure_request_id, "deliveries": counts, **failures, **report.to_json()}
 
 
 def collect_messages(

@@ -24,7 +24,7 @@ steps follow). `FanOut` is the first of the two steps `msgrelay.relay.Relay` own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -37,6 +37,7 @@ from msgrelay.errors import ConfigurationError
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import PluginError, describe_error
+from msgrelay.relay.join import join_submitted
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.upscale.client import UpscaleClient
@@ -198,6 +199,7 @@ class FanOut:
         # Items a previous fan-out stored: their hooks fired then, so they do not fire again.
         stored = self.ledger.stored_items(UPSCALE, sid)
         result = self._retrieve(sid)
+        metadata = result.metadata
         context = RelayContext(
             source=UPSCALE,
             batch_id=sid,
@@ -206,12 +208,19 @@ class FanOut:
             campaign_name=result.campaign.automation_tool_campaign_name,
             message_types=tuple(result.message_types),
             destinations=tuple(dests),
+            status_message=metadata.status_message,
+            failed_messages_reason=metadata.failed_messages_reason,
+            requested_message_count=metadata.requested_message_count,
+            generated_message_count=metadata.generated_message_count,
+            failed_messages_count=metadata.failed_messages_count,
         )
         errors: list[PluginError] = []
         pm = self.plugins
         if not stored:
             pm.dispatch("on_generation_complete", result, context, subject=f"batch {sid}", errors=errors)
-        leads = pm.transform_leads(_complete_messages(result), context, errors=errors)
+        submission = self.ledger.submission_for_batch(sid)
+        joined = join_submitted(_complete_messages(result), self.ledger, submission)
+        leads = pm.transform_leads(joined, context, errors=errors)
         items = _items(leads)
         report.messages += sum(1 for lead in leads for text in lead.messages.values() if text is not None)
         new = [lead for lead, (item_id, _) in zip(leads, items, strict=True) if item_id not in stored]
@@ -287,15 +296,15 @@ class FanOut:
         self.ledger.record_hook_errors(rows, now=self.clock())
 
 
-def _complete_messages(result: RetrieveResult) -> list[Lead]:
+def _complete_messages(result: RetrieveResult) -> Iterator[Lead]:
     """Each lead with every requested message type present (None where nothing was generated)."""
     types = result.message_types
-    return [
+    return (
         lead
         if all(t in lead.messages for t in types)
         else attrs.evolve(lead, messages=result.messages_of(lead))
         for lead in result.leads
-    ]
+    )
 
 
 def _items(leads: Sequence[Lead]) -> list[tuple[str, str]]:
