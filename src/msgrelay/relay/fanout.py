@@ -146,7 +146,8 @@ class FanOut:
         if collect is not None and self._collect is None:
             getattr(collect, "close", lambda: None)()
 
-    def _upscale_client(self) -> UpscaleSource:
+    def upscale_client(self) -> UpscaleSource:
+        """The Upscale client, made on first use (shared with the poller)."""
         if self._client is None:
             self._client = _resolve(self._upscale, "retrieve_messages", UpscaleClient)
         return self._client
@@ -180,7 +181,7 @@ class FanOut:
         return stored_now
 
     def _retrieve(self, secure_request_id: str) -> RetrieveResult:
-        client = self._upscale_client()
+        client = self.upscale_client()
         result = client.retrieve_messages(secure_request_id)
         if not result.is_complete:
             if self.poll_interval is None:
