@@ -28,6 +28,7 @@ from msgrelay.relay.submit import submit_once
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.leads import leads_from_mappings
 from msgrelay.upscale.models import GenerationRequest, MessageStep
+from msgrelay.upscale.validation import validate_secure_request_id
 
 __all__ = ["STEPS", "collect_messages", "generate", "relay", "retrieve", "run_step", "status"]
 
@@ -138,6 +139,7 @@ def relay(
 ) -> dict[str, Any]:
     """Deliver a generation to destinations (default ``MSGRELAY_DESTINATIONS``, else the store)."""
     wanted, wait = _list("destinations", destinations), _seconds("max_wait", max_wait)
+    secure_request_id = validate_secure_request_id(secure_request_id)  # one batch per id, any case
     with SQLiteLedger() as ledger:
         worker = Relay(
             ledger=ledger, plugins=PluginManager().load(), upscale=lambda: UpscaleClient(api_key, base_url)

@@ -33,6 +33,7 @@ from msgrelay.destinations.delivery import UPSCALE
 from msgrelay.errors import ConfigurationError, ValidationError
 from msgrelay.ledger.base import Ledger
 from msgrelay.upscale.convert import structure_completion_event
+from msgrelay.upscale.validation import validate_secure_request_id
 
 __all__ = [
     "UPSCALE_WEBHOOK_PATH",
@@ -185,6 +186,9 @@ class Receiver:
         try:
             data = orjson.loads(body)
             event = structure_completion_event(data)
+            # One batch, one identity: the id as retrieval uses it (stripped, lower case), and a value
+            # that can never be a batch id is refused now rather than stored and dead-lettered later.
+            event = attrs.evolve(event, secure_request_id=validate_secure_request_id(event.secure_request_id))
         except (orjson.JSONDecodeError, ValidationError) as exc:
             message = str(exc) if isinstance(exc, ValidationError) else "body is not valid JSON"
             return _answer(start_response, 400, {"error": " ".join(message.split())})
