@@ -32,6 +32,7 @@ from msgrelay.config import MSGRELAY_WEBHOOK_SECRET, read_env
 from msgrelay.destinations.delivery import UPSCALE
 from msgrelay.errors import ConfigurationError, ValidationError
 from msgrelay.ledger.base import Ledger
+from msgrelay.transport.redact import Secret
 from msgrelay.upscale.convert import structure_completion_event
 from msgrelay.upscale.validation import validate_secure_request_id
 
@@ -75,14 +76,14 @@ class TokenVerifier:
     def __init__(self, secret: str) -> None:
         if not secret:
             raise ConfigurationError("the webhook secret is empty")
-        self._secret = secret.encode()
+        self._secret = Secret(secret)
 
     def __repr__(self) -> str:
         return "TokenVerifier(secret=<redacted>)"
 
     def __call__(self, request: WebhookRequest) -> bool:
         given = request.query.get(TOKEN_PARAM) or request.headers.get(TOKEN_HEADER) or ""
-        return hmac.compare_digest(given.encode(), self._secret)
+        return hmac.compare_digest(given.encode(), self._secret.reveal().encode())
 
 
 def notification_url(public_base_url: str, *, secret: str | None) -> str:
