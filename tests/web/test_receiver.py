@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import requests
 from msgrelay.destinations.store import Store
 from msgrelay.errors import ConfigurationError
 from msgrelay.ledger import SQLiteLedger
-from msgrelay.plugins import PluginManager
+from msgrelay.plugins import PluginManager, hookimpl
 from msgrelay.relay import DeliveryPolicy, Relay, RelayWorker
 from msgrelay.sandbox import Sandbox
 from msgrelay.testing import make_request
@@ -342,4 +343,57 @@ def test_an_upper_case_webhook_after_a_lower_case_one_delivers_each_lead_once(
     assert store.summary()["leads"] == 3
     assert sum(ledger.status()["batches"].values()) == 1
     assert ledger.batch_counts("upscale", sid) == {"delivered": 6}
+    ledger.close()
+
+
+def test_a_destination_that_calls_sys_exit_does_not_stop_the_background_relay(
+    tmp_path: Path, msgrelay_plugins: PluginManager, register_plugin: Any
+) -> None:
+    """SystemExit from a destination is a failed delivery: the worker lives on, the other destination
+    gets every lead, and ``/healthz`` stays 200; with the worker stopped, ``/healthz`` answers 503 with
+    the reason."""
+
+    class Exiting:
+        @hookimpl
+        def register_destinations(self, register: Any) -> None:
+            register("exiting", lambda delivery: sys.exit(3))
+
+    register_plugin(Exiting(), name="exiting")
+    recorder = Recorder()
+    register_plugin(recorder, name="recorder")
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    with Sandbox(seconds_per_message=0.001) as sandbox:
+        client = UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url, trust_env=False)
+
+        def relay() -> Relay:
+            return Relay(
+                ledger=ledger,
+                plugins=msgrelay_plugins,
+                upscale=client,
+                destinations=["exiting", "recorder"],
+                policy=DeliveryPolicy(backoff_base=30.0),
+            )
+
+        worker = RelayWorker(relay, sweep_interval=0.05)
+        receiver = Receiver(ledger=ledger, secret=SECRET, on_event=worker.submit, health=worker.problem)
+        with BackgroundServer(receiver) as server:
+            assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 503
+            with worker:
+                hook = notification_url(server.url, secret=SECRET)
+                first = client.request_generation(make_request(2, notify_url=hook)).secure_request_id
+                wait_until(lambda: len(recorder.calls) == 2, what="first batch to the recorder")
+                assert worker.problem() is None
+                health = requests.get(f"{server.url}/healthz", timeout=10)
+                assert (health.status_code, health.json()) == (200, {"ok": True})
+            stopped = requests.get(f"{server.url}/healthz", timeout=10)
+        client.close()
+    assert stopped.status_code == 503
+    assert "relay" in stopped.json()["error"]
+    for sid in (first,):
+        assert ledger.batch_counts("upscale", sid).get("delivered") == 2
+        assert (
+            ledger.batch_counts("upscale", sid).get("pending", 0)
+            + ledger.batch_counts("upscale", sid).get("dead", 0)
+            == 2
+        )
     ledger.close()

@@ -80,7 +80,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 )
             )
             receiver = Receiver(
-                ledger=ledger, insecure=args.insecure, on_event=worker.submit, destinations=relay_destinations
+                ledger=ledger,
+                insecure=args.insecure,
+                on_event=worker.submit,
+                destinations=relay_destinations,
+                health=worker.problem,
             )
             server = BackgroundServer(receiver, host=args.host, port=args.port, threads=args.threads)
             # The interrupt may land while the port line is printed as well as in the wait.

@@ -111,6 +111,8 @@ class Receiver:
             the vendor's 10 s, so the vendor hears the 503 and retries instead of timing out.
         destinations: stored with each event, so whichever worker relays it (after a crash too)
             delivers to these; None leaves the choice to the relay (its default destinations).
+        health: returns why the relaying behind this receiver is not working (None when it is);
+            ``GET /healthz`` then answers 503 with that reason. `RelayWorker.problem` fits.
     """
 
     def __init__(
@@ -124,8 +126,10 @@ class Receiver:
         clock: Callable[[], float] = time.time,
         store_timeout: float = 5.0,
         destinations: Sequence[str] | None = None,
+        health: Callable[[], str | None] | None = None,
     ) -> None:
         self.ledger = ledger
+        self.health = health
         self.store_timeout = store_timeout
         #: Stored with each event, so a relay resuming it after a crash delivers where this host meant.
         self.destinations = tuple(destinations) if destinations else None
@@ -163,6 +167,10 @@ class Receiver:
             self.ledger.batch_state(UPSCALE, "")
         except Exception as exc:  # health says why, whatever it is
             return _answer(start_response, 503, {"ok": False, "error": type(exc).__name__})
+        problem = self.health() if self.health is not None else None
+        if problem:
+            # Webhooks are still stored and answered, but nothing relays them: a monitor must know.
+            return _answer(start_response, 503, {"ok": False, "error": problem})
         return _answer(start_response, 200, {"ok": True})
 
     def _upscale(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
