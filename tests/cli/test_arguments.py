@@ -6,6 +6,7 @@ import argparse
 import errno
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -278,3 +279,20 @@ def test_other_numbers_out_of_range_are_refused_by_the_parser(argv: list[str]) -
     with pytest.raises(SystemExit) as caught:
         build_parser().parse_args(argv)
     assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["sandbox", "serve"])
+def test_a_port_in_use_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """``sandbox``/``serve`` on a port another socket holds: one line naming it, exit 2, no traceback."""
+    monkeypatch.setenv("MSGRELAY_WEBHOOK_SECRET", "whsec-port-test")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        code, _, err = run(capsys, command, "--port", str(port))
+    assert code == 2
+    assert err.startswith(f"msgrelay: error: cannot listen on 127.0.0.1:{port}")
+    assert "--port" in err
+    assert len(err.strip().splitlines()) == 1

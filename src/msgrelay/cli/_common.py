@@ -24,6 +24,9 @@ EXIT_OK = 0
 EXIT_API = 1
 EXIT_USAGE = 2
 
+#: Options whose values are credentials: a usage error shows ``REDACTED`` instead of their value.
+SECRET_OPTIONS = ("--api-key",)
+
 Handler = Callable[[argparse.Namespace], int]
 
 

@@ -24,6 +24,7 @@ from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayReport
 from msgrelay.relay.poll import poll_settings
+from msgrelay.upscale.validation import validate_secure_request_id
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -196,7 +197,9 @@ def _refuse_unused_options(args: argparse.Namespace, mode: str) -> None:
 
 def _run(relay: Relay, args: argparse.Namespace, destinations: list[str] | None) -> int:
     if args.secure_request_id is not None:
-        batch_id, wait = args.secure_request_id, 60.0 if args.max_wait is None else args.max_wait
+        batch_id, wait = args.secure_request_id.strip(), 60.0 if args.max_wait is None else args.max_wait
+        if not args.collect:
+            batch_id = validate_secure_request_id(batch_id)  # the ledger's form: lower case
         if args.collect:
             source, key = COLLECT, "request_id"
             report = relay.relay_collect(batch_id, destinations=destinations, max_wait=wait)

@@ -85,7 +85,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 )
             )
             receiver = Receiver(
-                ledger=ledger, insecure=args.insecure, on_event=worker.submit, destinations=relay_destinations
+                ledger=ledger,
+                insecure=args.insecure,
+                on_event=worker.submit,
+                destinations=relay_destinations,
+                health=worker.problem,
             )
             app = ServeApp(
                 ledger=ledger, receiver=receiver, steps=STEPS, run=run_step, on_retry=worker.submit

@@ -14,7 +14,7 @@ from typing import Protocol
 import attrs
 
 from msgrelay.destinations.delivery import Delivery
-from msgrelay.errors import ConfigurationError
+from msgrelay.errors import PLUGIN_FAILURES, ConfigurationError
 
 __all__ = [
     "DEFAULT_DESTINATION",
@@ -76,14 +76,14 @@ class Destination:
         if self.deliver_many is not None:
             try:
                 return dict(self.deliver_many(deliveries))
-            except Exception as exc:  # a failed batch is retried, whatever failed
+            except PLUGIN_FAILURES as exc:  # a failed batch is retried, whatever failed
                 return {d.key: exc for d in deliveries}
         failures: dict[str, BaseException] = {}
         deliver = self.deliver
         for delivery in deliveries:
             try:
                 deliver(delivery)
-            except Exception as exc:  # any failure asks for a retry
+            except PLUGIN_FAILURES as exc:  # any failure asks for a retry
                 failures[delivery.key] = exc
         return failures
 

@@ -37,6 +37,7 @@ from msgrelay.relay.fanout import CollectSource, FanOut, UpscaleSource
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.poll import Poller, poll_settings
 from msgrelay.relay.report import RelayReport
+from msgrelay.upscale.validation import validate_secure_request_id
 
 __all__ = ["Relay", "default_destinations"]
 
@@ -210,8 +211,11 @@ class Relay:
     ) -> RelayReport:
         """Relay one generation now: record it, retrieve it, deliver it, retrying within ``max_wait`` s.
 
-        Raises `ConfigurationError` before anything is written when a destination is unknown.
+        Raises `ConfigurationError` before anything is written when a destination is unknown, and
+        `ValidationError` when the id is not UUID-shaped. The id is stored as retrieval uses it (stripped,
+        lower case), so ``ID``, ``id`` and ``" ID "`` are one batch with one set of delivery keys.
         """
+        secure_request_id = validate_secure_request_id(secure_request_id)
         dests = list(destinations) if destinations else self.destinations
         self.plugins.destinations.resolve(dests)
         now = self.clock()
@@ -225,7 +229,9 @@ class Relay:
         """Relay a Collect request's messages: one delivery per (destination, message).
 
         Run again later, it fetches the request's messages again and delivers only the new ones.
+        Surrounding blanks are stripped from the id (Collect ids are case-sensitive: the case is kept).
         """
+        request_id = request_id.strip()
         dests = list(destinations) if destinations else self.destinations
         self.plugins.destinations.resolve(dests)
         now = self.clock()

@@ -50,6 +50,14 @@ class RelayWorker:
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
+    def problem(self) -> str | None:
+        """Why the background relay is not running (None while it is): for ``/healthz``."""
+        if self._thread is None:
+            return "the background relay is not running"
+        if not self._thread.is_alive():
+            return "the background relay stopped"
+        return None
+
     def submit(self, source: str, batch_id: str) -> None:
         """Queue a batch (never blocks)."""
         self._queue.put((source, batch_id))
@@ -107,6 +115,7 @@ class RelayWorker:
             report = step()
             if report is not None and (report.errors or report.delivered):
                 logger.info("relay: %s", orjson.dumps(report.to_json()).decode())
-        except Exception:
-            # The ledger keeps the work; the next sweep picks it up.
+        except (Exception, SystemExit, GeneratorExit):
+            # The ledger keeps the work; the next sweep picks it up. SystemExit too: on this thread it
+            # can only come from a plugin, and must not end the relaying while webhooks are answered 200.
             logger.exception("relay step failed; it will be retried")
