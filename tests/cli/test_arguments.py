@@ -101,6 +101,9 @@ def _serve(env_destinations: str | None, *args: str) -> subprocess.CompletedProc
 def test_serve_refuses_an_unknown_destination_from_the_environment_at_start() -> None:
     """``MSGRELAY_DESTINATIONS=nope msgrelay serve`` used to start and fail at every webhook."""
     done = _serve("store,nope")
+    # Every installed destination plugin adds its name (webhook, lemlist...): list what is installed.
+    registered = ", ".join(PluginManager(environ={}).load().destinations.names())
+    assert "store" in registered
     assert done.returncode == 2
     # Every installed destination plugin (first-party ones included) is listed, so ask the manager.
     registered = ", ".join(PluginManager(environ={}).load().destinations.names())

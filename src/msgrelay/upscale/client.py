@@ -111,7 +111,8 @@ class UpscaleClient:
         key = Secret(resolve_api_key(api_key, UPSCALE_API_KEY, service="Upscale Outreach"))
         self.base_url = resolve_base_url(base_url, UPSCALE_BASE_URL, DEFAULT_UPSCALE_BASE_URL)
         self.paths = paths
-        self._account = f"{self.base_url.rstrip('/')}#{hashlib.sha256(key.reveal().encode()).hexdigest()[:16]}"
+        digest = hashlib.sha256(key.reveal().encode()).hexdigest()[:16]  # identifies the key, reveals nothing
+        self._account = f"{self.base_url.rstrip('/')}#{digest}"
         self._sleep = sleep
         self._clock = clock
         self.transport = Transport(
