@@ -12,7 +12,8 @@ import pytest
 from msgrelay_collect import CollectDestination, CollectSettings
 
 from msgrelay import UPSCALE, Delivery, Lead, RelayContext, delivery_key
-from msgrelay.sandbox import SEED_REQUEST_ID, Sandbox
+from msgrelay.sandbox import COLLECT_PREFIX, SANDBOX_COLLECT_KEY, SEED_REQUEST_ID, Sandbox
+from msgrelay.testing import cassettes
 from msgrelay.web import BackgroundServer
 
 #: 2026-01-15T10:30:00Z: the destination's fixed clock.
@@ -117,3 +118,62 @@ def gateway(sandbox: Sandbox) -> Iterator[BackgroundServer]:
     Collect and answered 504."""
     with BackgroundServer(StoreThenFail(sandbox.app)) as server:
         yield server
+
+
+# --- cassettes: recorded from the sandbox, replayed (record mode none) without any server ----------
+CASSETTES = Path(__file__).resolve().parent / "cassettes"
+#: A key no cassette may hold (the sandbox's; a live key is never used by these tests).
+KNOWN_SECRETS = (SANDBOX_COLLECT_KEY,)
+REPLAY_KEY = "replay-key-not-a-secret"
+
+
+@pytest.fixture
+def cassette_rewriter() -> cassettes.BaseRewriter:
+    """Maps the base URL a test really used to the canonical Collect one."""
+    return cassettes.BaseRewriter()
+
+
+@pytest.fixture
+def vcr_config(cassette_rewriter: cassettes.BaseRewriter) -> dict[str, Any]:
+    """msgrelay's scrubbing: credentials out of headers and bodies, one canonical base URL."""
+    return cassettes.vcr_config(cassette_rewriter, KNOWN_SECRETS)
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """``tests/cassettes/<test module>/``."""
+    return str(CASSETTES / Path(str(request.node.path)).stem)
+
+
+@pytest.fixture
+def collect_target(
+    request: pytest.FixtureRequest, cassette_rewriter: cassettes.BaseRewriter
+) -> Iterator[tuple[str, str]]:
+    """``(base_url, api_key)`` for a cassette test: a port nothing listens on when replaying (so a
+    request missing from the cassette fails loudly, on loopback), a fresh sandbox when recording."""
+    if (request.config.getoption("--record-mode") or "none") == "none":
+        base = "http://127.0.0.1:9" + COLLECT_PREFIX
+        cassette_rewriter.register(base, "collect")
+        yield base, REPLAY_KEY
+        return
+    with Sandbox(webhook_delivery=False) as running:
+        cassette_rewriter.register(running.collect_url, "collect")
+        yield running.collect_url, running.collect_api_key
+
+
+@pytest.fixture
+def now() -> float:
+    """The destinations' fixed clock."""
+    return NOW
+
+
+@pytest.fixture
+def cassettes_dir() -> Path:
+    """Where this plugin's cassettes live."""
+    return CASSETTES
+
+
+@pytest.fixture
+def known_secrets() -> tuple[str, ...]:
+    """Every key a cassette must never hold."""
+    return KNOWN_SECRETS
