@@ -106,3 +106,17 @@ def collect_target(
 ) -> Iterator[Target]:
     """The Collect API for a cassette test: a replay, the sandbox, or the live API."""
     yield from _target("collect", request, cassette_rewriter)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven by Selenium, kept to loopback.
+
+    Debian's ``chromium`` and ``chromium-driver`` come from ``scripts/install-test-deps`` (run by
+    ``make test``). Missing, the test is skipped on a workstation but fails under ``CI=true``: CI must
+    never pass by not running the browser.
+    """
+    from tests.browser import chrome
+
+    with chrome() as driver:
+        yield driver

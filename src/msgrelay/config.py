@@ -18,10 +18,13 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_UPSCALE_BASE_URL",
     "ENV_PREFIXES",
+    "MSGRELAY_API_TOKEN",
     "MSGRELAY_DESTINATIONS",
     "MSGRELAY_DISABLE_PLUGINS",
     "MSGRELAY_HOME",
     "MSGRELAY_LOAD_PLUGINS",
+    "MSGRELAY_POLL_AFTER",
+    "MSGRELAY_POLL_GIVE_UP",
     "MSGRELAY_STRICT_PLUGINS",
     "MSGRELAY_TRACE_PLUGINS",
     "MSGRELAY_WEBHOOK_SECRET",
@@ -44,6 +47,12 @@ MSGRELAY_STRICT_PLUGINS = "MSGRELAY_STRICT_PLUGINS"
 MSGRELAY_TRACE_PLUGINS = "MSGRELAY_TRACE_PLUGINS"
 MSGRELAY_DESTINATIONS = "MSGRELAY_DESTINATIONS"
 MSGRELAY_WEBHOOK_SECRET = "MSGRELAY_WEBHOOK_SECRET"
+#: The bearer token of ``serve``'s steps API and operator console; unset turns both off.
+MSGRELAY_API_TOKEN = "MSGRELAY_API_TOKEN"
+#: Seconds after a submission before its first poll, when no completion webhook has come (default 900).
+MSGRELAY_POLL_AFTER = "MSGRELAY_POLL_AFTER"
+#: Seconds after a submission before polling gives up and dead-letters it (default 172800, two days).
+MSGRELAY_POLL_GIVE_UP = "MSGRELAY_POLL_GIVE_UP"
 
 #: Every variable msgrelay reads starts with one of these (tests clear them all).
 ENV_PREFIXES = ("UPSCALE_", "COLLECT_", "MSGRELAY_")

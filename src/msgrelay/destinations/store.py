@@ -23,11 +23,11 @@ import orjson
 
 from msgrelay.config import msgrelay_home
 from msgrelay.destinations.delivery import Delivery
-from msgrelay.destinations.export import EXPORT_COLUMNS, export_csv, export_jsonl
+from msgrelay.destinations.export import EXPORT_COLUMNS, export_csv, export_jsonl, export_row
 from msgrelay.destinations.registry import RegisterDestination
 from msgrelay.ledger.sqlite.connection import connect, write_transaction
 from msgrelay.plugins.hookspecs import hookimpl
-from msgrelay.upscale.models import Lead
+from msgrelay.upscale.models import LEAD_INPUT_FIELDS, Lead
 
 __all__ = ["STORE_FILE", "Store", "register_destinations"]
 
@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     linkedin TEXT,
     extra TEXT,
     delivered_at REAL NOT NULL
+);
+-- The vendor's status and failure fields of each batch delivered here (`RelayContext.failures`).
+CREATE TABLE IF NOT EXISTS batches (
+    source TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    failures TEXT NOT NULL,
+    PRIMARY KEY (source, batch_id)
 );
 -- Appended in delivery order, so an export reads it in rowid order with no index of its own.
 CREATE TABLE IF NOT EXISTS messages (
@@ -131,6 +138,11 @@ class Store:
                      ctx.campaign_id, linkedin, extra, now)
                 )  # fmt: skip
                 texts.append((d.key, kinds))
+            contexts = {(d.context.source, d.context.batch_id): d.context for d in deliveries}
+            conn.executemany(
+                "INSERT OR REPLACE INTO batches (source, batch_id, failures) VALUES (?, ?, ?)",
+                [(s, b, orjson.dumps(c.failures()).decode()) for (s, b), c in contexts.items()],
+            )
             ids = _insert_deliveries(conn, rows)
             messages = [(ids[key], kind, text) for key, kinds in texts if key in ids for kind, text in kinds]
             conn.executemany("INSERT INTO messages (delivery, message_type, text) VALUES (?, ?, ?)", messages)
@@ -157,15 +169,16 @@ class Store:
         with self._connect(write=False) as conn:
             cursor = conn.execute(
                 "SELECT d.delivered_at, d.source, d.batch_id, d.customer_id, d.campaign_id, d.item_id,"
-                " d.linkedin, m.message_type, m.text, d.key"
-                " FROM messages m JOIN deliveries d ON d.id = m.delivery ORDER BY m.rowid"
+                " d.linkedin, m.message_type, m.text, d.key, d.extra, b.failures"
+                " FROM messages m JOIN deliveries d ON d.id = m.delivery"
+                " LEFT JOIN batches b ON b.source = d.source AND b.batch_id = d.batch_id ORDER BY m.rowid"
             )
             for row in cursor:
-                record = dict(zip(EXPORT_COLUMNS, row, strict=True))
+                record = dict(zip(_STORED_COLUMNS, row[:10], strict=True))
                 record["delivered_at"] = (
                     datetime.fromtimestamp(row[0], UTC).isoformat().replace("+00:00", "Z")
                 )
-                yield record
+                yield export_row(record, lead=_loads(row[10]), failures=_loads(row[11]))
 
     def export_jsonl(self, out: TextIO) -> int:
         """Write one JSON object per message; returns how many."""
@@ -176,6 +189,8 @@ class Store:
         return export_csv(self.rows(), out)
 
 
+#: The columns read from the deliveries and messages tables, before the lead's and batch's fields.
+_STORED_COLUMNS = EXPORT_COLUMNS[:10]
 _DELIVERY_COLUMNS = 10
 _INSERT_DELIVERIES = (
     "INSERT INTO deliveries (key, destination, source, batch_id, item_id, customer_id, campaign_id, linkedin,"
@@ -201,13 +216,24 @@ def _insert_deliveries(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
 
 
 def _lead_extra(lead: Lead) -> str | None:
-    """The lead's keys beyond id, LinkedIn URL and messages (as JSON), or None when it has none."""
-    if not lead.extra and lead.no_job_posts is None:
-        return None
-    data = dict(lead.extra)
+    """The lead's keys beyond id, LinkedIn URL and messages (as JSON), or None when it has none.
+
+    The submitted fields joined back (`LEAD_INPUT_FIELDS`), the notice and which messages are null
+    sit beside the other columns under ``extra``.
+    """
+    data: dict[str, Any] = {name: getattr(lead, name) for name in LEAD_INPUT_FIELDS if getattr(lead, name)}
     if lead.no_job_posts is not None:
         data["no_job_posts"] = lead.no_job_posts
-    return orjson.dumps(data, default=str).decode()
+    if lead.null_messages:
+        data["null_messages"] = list(lead.null_messages)
+    if lead.extra:
+        data["extra"] = lead.extra
+    return orjson.dumps(data, default=str).decode() if data else None
+
+
+def _loads(text: str | None) -> dict[str, Any]:
+    value = orjson.loads(text) if text else {}
+    return value if isinstance(value, dict) else {}
 
 
 @hookimpl
