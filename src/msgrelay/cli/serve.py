@@ -19,6 +19,7 @@ from msgrelay.config import MSGRELAY_API_TOKEN
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
+from msgrelay.relay.poll import poll_settings
 from msgrelay.steps import STEPS, run_step
 from msgrelay.web.app import ServeApp
 from msgrelay.web.receiver import UPSCALE_WEBHOOK_PATH, Receiver
@@ -74,6 +75,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         plugins = PluginManager().load()
         # Checked now, --to or the environment's, so a typo fails at start rather than at each webhook.
         relay_destinations = resolve_destinations(plugins, args.to)
+        poll_settings()  # a bad MSGRELAY_POLL_* fails here, not in the background relay's thread
         ledger = SQLiteLedger()
         try:
             worker = RelayWorker(

@@ -114,6 +114,7 @@ class Relay:
         self.poller = Poller(
             ledger=ledger,
             retrieve=lambda sid: self.fan_out.upscale_client().retrieve_messages(sid),
+            account=lambda: str(getattr(self.fan_out.upscale_client(), "account", "")),
             clock=clock,
             poll_after=env_after if poll_after is None else poll_after,
             give_up=env_give_up if poll_give_up is None else poll_give_up,
