@@ -1,4 +1,5 @@
-"""Where relayed items go: the values a destination receives, the registry of destinations by name.
+"""Where relayed items go: the values a destination receives, the registry of destinations by name, and
+the destination types plugins register (`msgrelay.destinations.types`).
 
 The built-in SQLite store (`msgrelay.destinations.store`) and its export (`msgrelay.destinations.export`)
 sit on top of the relay and are imported from their modules; this package's face is the part plugins
@@ -9,14 +10,19 @@ __all__ = [
     "COLLECT",
     "DEFAULT_DESTINATION",
     "UPSCALE",
+    "BuiltDestination",
     "Deliver",
     "DeliverMany",
     "Delivery",
     "DemoEmulator",
     "Destination",
+    "DestinationFactory",
     "DestinationRegistry",
+    "DestinationSettings",
+    "DestinationType",
     "GeneratedMessage",
     "RegisterDestination",
+    "RegisterDestinationType",
     "RelayContext",
 ]
 
@@ -29,4 +35,11 @@ from msgrelay.destinations.registry import (
     Destination,
     DestinationRegistry,
     RegisterDestination,
+)
+from msgrelay.destinations.types import (
+    BuiltDestination,
+    DestinationFactory,
+    DestinationSettings,
+    DestinationType,
+    RegisterDestinationType,
 )
