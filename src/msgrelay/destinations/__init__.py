@@ -20,12 +20,18 @@ __all__ = [
     "DestinationRegistry",
     "DestinationSettings",
     "DestinationType",
+    "DestinationsConfig",
     "GeneratedMessage",
     "RegisterDestination",
     "RegisterDestinationType",
     "RelayContext",
+    "Route",
+    "RouteTable",
+    "config_from_env",
+    "load_config",
 ]
 
+from msgrelay.destinations.config import DestinationsConfig, config_from_env, load_config
 from msgrelay.destinations.delivery import COLLECT, UPSCALE, Delivery, GeneratedMessage, RelayContext
 from msgrelay.destinations.emulator import DemoEmulator
 from msgrelay.destinations.registry import (
@@ -36,6 +42,7 @@ from msgrelay.destinations.registry import (
     DestinationRegistry,
     RegisterDestination,
 )
+from msgrelay.destinations.routes import Route, RouteTable
 from msgrelay.destinations.types import (
     BuiltDestination,
     DestinationFactory,
