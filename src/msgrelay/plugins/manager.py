@@ -250,6 +250,15 @@ class PluginManager(HookDispatcher):
         self._load_problem(plugin, f"hook {caller.name}", f"unknown hook {caller.name!r}{hint}")
 
     def _collect_destinations(self, plugin_name: str, plugin: Any) -> None:
+        for impl in [i for i in self.hook.register_destination_types.get_hookimpls() if i.plugin is plugin]:
+            register_type = self.destinations.type_registrar(
+                plugin_name,
+                lambda problem: self._load_problem(plugin_name, "register_destination_types", problem),
+            )
+            try:
+                impl.function(register_type)
+            except Exception as exc:  # isolation: record and carry on
+                self._load_problem(plugin_name, "register_destination_types", describe_error(exc), exc)
         impls = [i for i in self.hook.register_destinations.get_hookimpls() if i.plugin is plugin]
         for impl in impls:
             register = self.destinations.registrar(
