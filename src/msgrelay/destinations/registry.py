@@ -317,6 +317,10 @@ class DestinationRegistry:
         """The names one plugin registered."""
         return sorted(n for n, d in self._by_name.items() if d.plugin == plugin)
 
+    def types_of_plugin(self, plugin: str) -> list[str]:
+        """The destination types one plugin registered."""
+        return sorted(n for n, kind in self._types.items() if kind.plugin == plugin)
+
     def get(self, name: str) -> Destination:
         """The destination called ``name``; a `ConfigurationError` listing the known ones."""
         try:
