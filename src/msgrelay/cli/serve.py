@@ -20,6 +20,7 @@ from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
 from msgrelay.steps import STEPS, run_step
+from msgrelay.transport.redact import redact_url
 from msgrelay.web.app import RESERVED_THREADS, ServeApp
 from msgrelay.web.receiver import UPSCALE_WEBHOOK_PATH, Receiver
 from msgrelay.web.server import BackgroundServer
@@ -81,7 +82,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
 def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {redact_url(value)!r}")
     return value.rstrip("/")
 
 
