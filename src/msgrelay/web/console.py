@@ -62,6 +62,7 @@ padding:10px 16px;min-width:120px}.card b{display:block;font-size:24px}.dead b{c
 .err{color:#b42318;font-family:ui-monospace,monospace;font-size:13px}.muted{color:#7a8396}
 button{background:#1d4ed8;color:#fff;border:0;border-radius:5px;padding:4px 12px;cursor:pointer}
 form{display:inline;margin:0}.flash{background:#ecfdf3;border-color:#abefc6}
+form.signout{position:absolute;top:22px;right:28px}
 """
 
 
@@ -318,7 +319,8 @@ def _forbidden() -> Response:
 
 def _logout(csrf: str) -> str:
     csrf_field = f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
-    return f'<form method="post" action="/logout">{csrf_field}<button id="sign-out">Sign out</button></form>'
+    button = '<button id="sign-out">Sign out</button>'
+    return f'<form class="signout" method="post" action="/logout">{csrf_field}{button}</form>'
 
 
 def _button(label: str, csrf: str, **fields: str) -> str:
