@@ -123,3 +123,27 @@ def test_collect_steps_create_update_delete(sandbox: Sandbox) -> None:
     assert "colour" in caught.value.paths
     credits = run_step("credits", {"api_key": sandbox.upscale_api_key, "base_url": sandbox.upscale_url})
     assert credits["remaining_credits"] == credits["message_allowance"] - credits["credits_used"]
+
+
+@pytest.mark.parametrize("value", ["1e400", "inf", "-inf", "nan", float("inf"), -1])
+def test_a_wait_that_never_ends_is_refused_before_any_request(sandbox: Sandbox, value: object) -> None:
+    """``wait``'s timeout and ``relay``'s max_wait must be finite and >= 0; nothing is sent otherwise."""
+    for name, key in (("wait", "timeout"), ("relay", "max_wait")):
+        inputs = {"secure_request_id": "9c995e68-0000-4000-8000-000000000000", key: value}
+        with pytest.raises(ValidationError) as caught:
+            run_step(name, {**inputs, "api_key": sandbox.upscale_api_key, "base_url": sandbox.upscale_url})
+        assert caught.value.paths == [key]
+        assert "finite" in str(caught.value)
+    assert sandbox.count("GET", "/retrieve_messages") == 0
+
+
+def test_the_step_command_names_the_force_input_when_a_submission_changed(
+    sandbox: Sandbox, inputs: dict[str, str]
+) -> None:
+    """``generate`` with a changed campaign name says to send ``"force": true``, which sends a new batch."""
+    first = run_step("generate", inputs)["secure_request_id"]
+    changed = {**inputs, "campaign_name": "Autumn"}
+    with pytest.raises(ValidationError, match='the input "force": true') as caught:
+        run_step("generate", changed)
+    assert "--force" not in str(caught.value)
+    assert run_step("generate", {**changed, "force": True})["secure_request_id"] != first

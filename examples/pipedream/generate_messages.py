@@ -31,11 +31,12 @@ def handler(pd):
         # One line naming the broken input (error.problems[].path), shown in Pipedream's step log.
         raise RuntimeError(f"msgrelay {error['type']}: {error['message']}")
     ticket = answer.json()
+    # Over HTTP a step waits at most 25 s; serve's own worker relays the rest when the webhook comes.
     relayed = requests.post(
         f"{base}/v1/steps/relay",
-        json={"secure_request_id": ticket["secure_request_id"], "max_wait": 120},
+        json={"secure_request_id": ticket["secure_request_id"], "max_wait": 20},
         headers=headers,
-        timeout=180,
+        timeout=60,
     )
     relayed.raise_for_status()
     # ``deliveries``: the generation's deliveries by state, e.g. {"delivered": 2}.

@@ -119,14 +119,23 @@ class SubmissionChangedError(ValidationError):
         submitted_at: when it was recorded, ``YYYY-MM-DD HH:MM:SS UTC``.
         problems: one per differing field, by wire path (``automation_tool_campaign_name``,
             ``lead_data[3].first_name``); `paths` lists them.
+        force_switch: how the caller's face sends anyway, named in the message (the CLI's ``--force``
+            by default; the steps say their ``force`` input).
     """
 
     def __init__(
-        self, problems: list[Problem], *, secure_request_id: str, submitted_at: str, more: int = 0
+        self,
+        problems: list[Problem],
+        *,
+        secure_request_id: str,
+        submitted_at: str,
+        more: int = 0,
+        force_switch: str = "--force (force=True in Python)",
     ) -> None:
         self.secure_request_id = secure_request_id
         self.submitted_at = submitted_at
         self.more = more
+        self.force_switch = force_switch
         super().__init__(problems, subject="generation request")
 
     def _format(self) -> str:
@@ -134,7 +143,7 @@ class SubmissionChangedError(ValidationError):
         return (
             f"this generation request matches submission {self.secure_request_id} sent {self.submitted_at} "
             f"(same account, customer, campaign, lead ids and message types) but differs in {fields}; "
-            "nothing was sent. Rerun with --force to send a new batch (force=True in Python); "
+            f"nothing was sent. Rerun with {self.force_switch} to send a new batch; "
             "Upscale de-duplicates by lead id (external_prospect_id) and message type, "
             "so new messages need new lead ids"
         )

@@ -81,6 +81,15 @@ def test_serve_and_sandbox_still_take_port_0_and_threads() -> None:
     assert build_parser().parse_args(["sandbox", "--port", "0"]).port == 0
 
 
+def test_serve_takes_an_http_public_url_for_its_openapi_document(capsys: pytest.CaptureFixture[str]) -> None:
+    """--public-url is what /v1/openapi.json advertises; anything but http(s) is one line, exit 2."""
+    args = build_parser().parse_args(["serve", "--public-url", "https://relay.example.com/"])
+    assert args.public_url == "https://relay.example.com"
+    err = parse_error(capsys, "serve", "--public-url", "ftp://me:pw@relay.example.com")
+    assert "argument --public-url: expected an http:// or https:// URL" in err
+    assert "pw" not in err
+
+
 # --- destinations resolved at startup --------------------------------------------------------------
 
 

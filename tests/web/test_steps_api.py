@@ -8,11 +8,14 @@ from typing import Any
 import orjson
 import pytest
 import requests
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
 from msgrelay.plugins import PluginManager
-from msgrelay.sandbox import Sandbox
+from msgrelay.sandbox import Fault, Sandbox
 from msgrelay.web.openapi import ERROR_TYPES
+from msgrelay.web.routing import Request
+from msgrelay.web.steps_api import StepsApi
 from tests.helpers import wait_until
 from tests.serving import TOKEN, Served, serving
 
@@ -135,8 +138,79 @@ def test_the_openapi_document_is_valid_and_covers_every_step(served: Served) -> 
     schemas = document["components"]["schemas"]
     assert "leads" in schemas["GenerateInput"]["required"]
     assert schemas["GenerateInput"]["additionalProperties"] is False
-    assert generate["responses"]["200"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/GenerateOutput"
-    }
+    ok = generate["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["anyOf"][0] == {"$ref": "#/components/schemas/GenerateOutput"}
     assert set(schemas["ErrorDetail"]["properties"]["type"]["enum"]) == set(ERROR_TYPES)
     assert {"422", "401", "502"} <= set(generate["responses"])
+
+
+def test_a_submission_in_doubt_is_409_and_force_sends_it(served: Served, sandbox: Sandbox) -> None:
+    """A generate whose first POST failed with a 5xx (it may have been charged) is 409
+    submission_in_doubt naming the ``force`` input, sending nothing; with force it is sent."""
+    sandbox.inject(Fault("POST", "/request_message_generation", status=500, body={"error": "oops"}))
+    assert post(served, "generate", generate_inputs(served)).json()["error"]["type"] == "vendor_error"
+    answer = post(served, "generate", generate_inputs(served))
+    assert answer.status_code == 409
+    error = answer.json()["error"]
+    assert error["type"] == "submission_in_doubt"
+    assert 'the input "force": true' in error["message"]
+    assert "--force" not in error["message"]
+    assert sandbox.count("POST", "/request_message_generation") == 1
+    forced = post(served, "generate", {**generate_inputs(served), "force": True})
+    assert forced.status_code == 200, forced.text
+    assert sandbox.count("POST", "/request_message_generation") == 2
+
+
+def test_a_changed_submission_names_the_force_input_and_force_sends_a_new_batch(
+    served: Served, sandbox: Sandbox
+) -> None:
+    """The same leads and campaign with another campaign name are refused naming ``force``, not the
+    CLI's --force; ``"force": true`` sends a new batch."""
+    first = post(served, "generate", generate_inputs(served)).json()["secure_request_id"]
+    changed = {**generate_inputs(served), "campaign_name": "Autumn"}
+    answer = post(served, "generate", changed)
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert [p["path"] for p in error["problems"]] == ["automation_tool_campaign_name"]
+    assert 'the input "force": true' in error["message"]
+    assert "--force" not in error["message"]
+    forced = post(served, "generate", {**changed, "force": "true"})
+    assert forced.status_code == 422  # Zapier's strings are not booleans: refused by type, not sent
+    forced = post(served, "generate", {**changed, "force": True})
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["secure_request_id"] != first
+    assert sandbox.count("POST", "/request_message_generation") == 2
+
+
+def test_the_documented_200_schema_fits_every_format_and_404_500_are_documented(served: Served) -> None:
+    """The 200 answer of each ?format validates against the document's schema for it."""
+    document = requests.get(f"{served.url}/v1/openapi.json", timeout=10).json()
+    sid = post(served, "generate", generate_inputs(served)).json()["secure_request_id"]
+    wait_until(lambda: served.ledger.batch_counts("upscale", sid) == {"delivered": 1}, what="delivery")
+    operation = document["paths"]["/v1/steps/retrieve"]["post"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    validator = OAS31Validator({**schema, "components": document["components"]})
+    for query in ("", "?format=json", "?format=records", "?format=n8n"):
+        answer = post(served, "retrieve", {"secure_request_id": sid}, query=query)
+        assert answer.status_code == 200
+        validator.validate(answer.json())
+    assert not validator.is_valid([1, 2])
+    assert not validator.is_valid({"secure_request_id": 5})
+    assert {"404", "409", "413", "500", "503"} <= set(operation["responses"])
+
+
+def test_the_openapi_servers_are_configured_never_taken_from_request_headers(
+    served: Served, sandbox: Sandbox, msgrelay_plugins: PluginManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Host and X-Forwarded-Proto, which anyone can send, do not become the advertised server: it is
+    the relative ``/``, or the configured public URL."""
+    forged = {"Host": "evil.example", "X-Forwarded-Proto": "https"}
+    document = requests.get(f"{served.url}/v1/openapi.json", headers=forged, timeout=10).json()
+    assert document["servers"] == [{"url": "/"}]
+    assert "evil.example" not in orjson.dumps(document).decode()
+    steps = served.app.steps_api
+    assert steps is not None
+    configured = StepsApi(steps.steps, steps.run, token=TOKEN, public_url="https://relay.example.com")
+    assert configured.openapi(Request("GET", "/v1/openapi.json", {}, forged)).body["servers"] == [
+        {"url": "https://relay.example.com"}
+    ]

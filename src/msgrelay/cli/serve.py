@@ -23,7 +23,8 @@ from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
 from msgrelay.relay.poll import poll_settings
 from msgrelay.steps import STEPS, run_step
-from msgrelay.web.app import ServeApp
+from msgrelay.transport.redact import redact_url
+from msgrelay.web.app import RESERVED_THREADS, ServeApp
 from msgrelay.web.receiver import UPSCALE_WEBHOOK_PATH, Receiver
 from msgrelay.web.server import BackgroundServer
 
@@ -55,7 +56,18 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     add_config_option(parser)
     parser.add_argument(
-        "--threads", type=positive_int, default=8, help="threads answering requests, at least 1 (default 8)"
+        "--threads",
+        type=positive_int,
+        default=8,
+        help=f"threads answering requests, at least 1 (default 8); steps run on at most all but "
+        f"{RESERVED_THREADS}, which stay free for webhooks",
+    )
+    parser.add_argument(
+        "--public-url",
+        type=_http_url,
+        metavar="URL",
+        help="the base URL clients reach this server at, advertised in /v1/openapi.json "
+        "(default: the relative server /)",
     )
     parser.add_argument(
         "--insecure",
@@ -71,6 +83,12 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "after a crash, larger means faster",
     )
     parser.set_defaults(handler=cmd_serve)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {redact_url(value)!r}")
+    return value.rstrip("/")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -101,7 +119,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 health=worker.problem,
             )
             app = ServeApp(
-                ledger=ledger, receiver=receiver, steps=STEPS, run=run_step, on_retry=worker.submit
+                ledger=ledger,
+                receiver=receiver,
+                steps=STEPS,
+                run=run_step,
+                on_retry=worker.submit,
+                threads=args.threads,
+                public_url=args.public_url,
             )
             server = BackgroundServer(app, host=args.host, port=args.port, threads=args.threads)
             # The interrupt may land while the port line is printed as well as in the wait.

@@ -62,11 +62,14 @@ class SubmissionInDoubtError(errors.MsgrelayError):
     Attributes:
         submission: the ledger row.
         in_flight: True when the process sending it is still running on this machine.
+        force_switch: how the caller's face sends anyway, named in the message (the CLI's ``--force``
+            by default; the steps say their ``force`` input).
     """
 
-    def __init__(self, submission: Submission, *, in_flight: bool) -> None:
+    def __init__(self, submission: Submission, *, in_flight: bool, force_switch: str = "--force") -> None:
         self.submission = submission
         self.in_flight = in_flight
+        self.force_switch = force_switch
         s = submission
         what = (
             f"the generation request for customer {s.customer_id!r}, campaign {s.campaign_id!r} "
@@ -81,7 +84,7 @@ class SubmissionInDoubtError(errors.MsgrelayError):
                 "before Upscale answered, so it may have been accepted and charged. Before sending it "
                 "again, check: 'msgrelay upscale credits' (were credits used?) and whether a completion "
                 "webhook or the Upscale dashboard names its secure_request_id. To send it again anyway, "
-                f"rerun with --force (submission key {s.key})"
+                f"rerun with {force_switch} (submission key {s.key})"
             )
         super().__init__(text)
 

@@ -4,6 +4,7 @@ send every value as a string), checked into one `ValidationError` naming the inp
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -41,13 +42,14 @@ def as_list(name: str, value: list[str] | str | None) -> list[str] | None:
 
 
 def as_seconds(name: str, value: float | str) -> float:
-    """A number of seconds >= 0, given as a number or a numeric string."""
+    """A finite number of seconds >= 0, given as a number or a numeric string."""
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         raise bad(name, f"expected a number of seconds, got {value!r}") from None
-    if not seconds >= 0:  # also refuses nan
-        raise bad(name, f"expected a number of seconds >= 0, got {value!r}")
+    # "1e400" and "inf" parse as infinity, a wait that never ends; nan compares false to everything.
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise bad(name, f"expected a finite number of seconds >= 0, got {value!r}")
     return seconds
 
 

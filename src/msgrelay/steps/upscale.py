@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import orjson
 
+from msgrelay import errors
 from msgrelay.destinations.delivery import RelayContext
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay
-from msgrelay.relay.submit import submit_once
+from msgrelay.relay.submit import SubmissionInDoubtError, submit_once
 from msgrelay.steps.inputs import as_list, as_rows, as_seconds
 from msgrelay.steps.outputs import (
     CreditsOutput,
@@ -24,8 +25,12 @@ from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.leads import leads_from_mappings
 from msgrelay.upscale.models import GenerationRequest, MessageStep
 from msgrelay.upscale.validation import validate_secure_request_id
+from msgrelay.web.openapi import HTTP_WAIT
 
-__all__ = ["credits", "generate", "relay", "retrieve", "status", "wait"]
+__all__ = ["FORCE_SWITCH", "credits", "generate", "relay", "retrieve", "status", "wait"]
+
+#: How a step's caller sends a generation anyway: named in the errors `generate` raises.
+FORCE_SWITCH = 'the input "force": true'
 
 
 def generate(
@@ -41,13 +46,16 @@ def generate(
     material_link: str | None = None,
     hiring_location: str | None = None,
     signoff_name: str | None = None,
+    force: bool = False,
     api_key: str | None = None,
     base_url: str | None = None,
 ) -> GenerateOutput:
     """Submit leads for generation, once: the same inputs again return the same output, sending nothing.
 
     The same account, customer, campaign, lead ids and message types with any other field changed is
-    refused (`msgrelay.errors.SubmissionChangedError`, naming each field) and nothing is sent.
+    refused (`msgrelay.errors.SubmissionChangedError`, naming each field) and nothing is sent; so is one
+    sent before whose outcome is unknown (`msgrelay.relay.submit.SubmissionInDoubtError`). ``force``
+    sends a new batch anyway (after checking an in-doubt one was not charged).
     """
     rows = as_rows(leads)
     request = GenerationRequest(
@@ -66,7 +74,21 @@ def generate(
         signoff_name=signoff_name,
     )
     with UpscaleClient(api_key, base_url) as client, SQLiteLedger() as ledger:
-        ticket = submit_once(client, request, ledger=ledger)
+        try:
+            ticket = submit_once(client, request, ledger=ledger, force=force)
+        except errors.SubmissionChangedError as exc:
+            # The same refusal, naming this face's switch rather than the CLI's --force.
+            raise errors.SubmissionChangedError(
+                exc.problems,
+                secure_request_id=exc.secure_request_id,
+                submitted_at=exc.submitted_at,
+                more=exc.more,
+                force_switch=FORCE_SWITCH,
+            ) from None
+        except SubmissionInDoubtError as exc:
+            raise SubmissionInDoubtError(
+                exc.submission, in_flight=exc.in_flight, force_switch=FORCE_SWITCH
+            ) from None
     # The same output on a re-run: a low-code platform retrying a step must see what it saw first.
     return {"secure_request_id": ticket.secure_request_id}
 
@@ -89,7 +111,7 @@ def relay(
     *,
     secure_request_id: str,
     destinations: list[str] | str | None = None,
-    max_wait: float | str = 30.0,
+    max_wait: Annotated[float | str, HTTP_WAIT] = 30.0,
     api_key: str | None = None,
     base_url: str | None = None,
 ) -> RelayOutput:
@@ -124,7 +146,7 @@ def status() -> StatusOutput:
 def wait(
     *,
     secure_request_id: str,
-    timeout: float | str = 600.0,
+    timeout: Annotated[float | str, HTTP_WAIT] = 600.0,
     api_key: str | None = None,
     base_url: str | None = None,
 ) -> RetrieveOutput:

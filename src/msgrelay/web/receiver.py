@@ -83,6 +83,11 @@ class TokenVerifier:
     def __repr__(self) -> str:
         return "TokenVerifier(secret=<redacted>)"
 
+    @property
+    def secret(self) -> Secret:
+        """The shared secret, kept hidden; the console redacts it from what it renders."""
+        return self._secret
+
     def __call__(self, request: WebhookRequest) -> bool:
         given = request.query.get(TOKEN_PARAM) or request.headers.get(TOKEN_HEADER) or ""
         return hmac.compare_digest(given.encode(), self._secret.reveal().encode())

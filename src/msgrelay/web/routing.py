@@ -26,6 +26,7 @@ class Request:
     query: Mapping[str, str]
     headers: Mapping[str, str]  # lower-cased names
     body: bytes = b""
+    scheme: str = "http"  # the WSGI url_scheme: https when the server (or a trusted proxy) says so
 
     def json(self) -> Any:
         """The body parsed as JSON; a 400 when it is not."""
@@ -64,6 +65,18 @@ class HttpError(Exception):
 
     def response(self) -> Response:
         return Response(self.status, self.body, self.headers)
+
+
+class BodyTooLargeError(Exception):
+    """The request declares a body over the limit; it was not read.
+
+    Attributes:
+        limit: the largest body accepted, in bytes.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body must be at most {limit} bytes")
+        self.limit = limit
 
 
 _PARAM = re.compile(r"\{(\w+)\}")
@@ -123,6 +136,7 @@ _REASONS = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    413: "Payload Too Large",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -133,9 +147,27 @@ _REASONS = {
 
 
 def read_request(environ: Mapping[str, Any], *, strip_prefix: str = "") -> Request:
-    """Build a `Request` from a WSGI environ."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    """Build a `Request` from a WSGI environ, its body included."""
+    return attrs.evolve(read_head(environ, strip_prefix=strip_prefix), body=read_body(environ))
+
+
+def read_body(environ: Mapping[str, Any], *, limit: int | None = None) -> bytes:
+    """The request's body; `BodyTooLargeError`, reading nothing, when it declares more than ``limit``.
+
+    waitress always declares the length (it de-chunks before calling the app), so a body is refused
+    before a byte of it is copied into memory.
+    """
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if limit is not None and (length < 0 or length > limit):
+        raise BodyTooLargeError(limit)
+    return bytes(environ["wsgi.input"].read(length)) if length > 0 else b""
+
+
+def read_head(environ: Mapping[str, Any], *, strip_prefix: str = "") -> Request:
+    """Build a `Request` from a WSGI environ without reading its body (``body`` is empty)."""
     headers = {
         key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
     }
@@ -145,7 +177,8 @@ def read_request(environ: Mapping[str, Any], *, strip_prefix: str = "") -> Reque
     if strip_prefix and path.startswith(strip_prefix):
         path = path[len(strip_prefix) :] or "/"
     query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-    return Request(environ["REQUEST_METHOD"].upper(), path, query, headers, body)
+    scheme = str(environ.get("wsgi.url_scheme") or "http")
+    return Request(environ["REQUEST_METHOD"].upper(), path, query, headers, scheme=scheme)
 
 
 def write_response(response: Response, start_response: Callable[..., Any]) -> list[bytes]:
