@@ -9,6 +9,8 @@ __all__ = [
     "COLLECT",
     "DEFAULT_DESTINATION",
     "UPSCALE",
+    "Check",
+    "CheckResult",
     "Deliver",
     "DeliverMany",
     "Delivery",
@@ -20,6 +22,7 @@ __all__ = [
     "RelayContext",
 ]
 
+from msgrelay.destinations.checks import Check, CheckResult
 from msgrelay.destinations.delivery import COLLECT, UPSCALE, Delivery, GeneratedMessage, RelayContext
 from msgrelay.destinations.emulator import DemoEmulator
 from msgrelay.destinations.registry import (

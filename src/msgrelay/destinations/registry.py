@@ -1,6 +1,7 @@
 """The destination registry: names plugins register, and the ``deliver`` functions behind them.
 
-A plugin's ``register_destinations(register)`` calls ``register(name, deliver)``, a `RegisterDestination`;
+A plugin's ``register_destinations(register)`` calls ``register(name, deliver)``, a `RegisterDestination`
+(with ``deliver_many=`` for a batch form and ``check=`` for its contribution to ``msgrelay check``);
 the host checks each call (a valid name, a callable, not taken) and records a rejected one as an error
 of that plugin instead of raising, so one bad plugin cannot stop the others.
 """
@@ -13,6 +14,7 @@ from typing import Protocol
 
 import attrs
 
+from msgrelay.destinations.checks import Check
 from msgrelay.destinations.delivery import Delivery
 from msgrelay.errors import PLUGIN_FAILURES, ConfigurationError
 
@@ -47,8 +49,16 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 class RegisterDestination(Protocol):
     """The ``register`` callback a plugin's ``register_destinations`` hook receives."""
 
-    def __call__(self, name: str, deliver: Deliver, *, deliver_many: DeliverMany | None = None) -> None:
-        """Register ``deliver`` (and its batch form ``deliver_many``, if any) under ``name``.
+    def __call__(
+        self,
+        name: str,
+        deliver: Deliver,
+        *,
+        deliver_many: DeliverMany | None = None,
+        check: Check | None = None,
+    ) -> None:
+        """Register ``deliver`` (and its batch form ``deliver_many``, its setup ``check``, if any)
+        under ``name``.
 
         A rejected call (an invalid or taken name, a non-callable) is recorded as an error of the
         plugin; it does not raise.
@@ -64,12 +74,14 @@ class Destination:
         plugin: the name of the plugin that registered it.
         deliver: called once per delivery.
         deliver_many: the batch form, preferred when present.
+        check: what ``msgrelay check`` runs for it (settings, a dry call), when the plugin offers one.
     """
 
     name: str
     plugin: str
     deliver: Deliver = attrs.field(repr=False)
     deliver_many: DeliverMany | None = attrs.field(default=None, repr=False)
+    check: Check | None = attrs.field(default=None, repr=False)
 
     def deliver_batch(self, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
         """Deliver each one; the failures by delivery key (a raising batch fails every delivery)."""
@@ -88,6 +100,12 @@ class Destination:
         return failures
 
 
+def _not_callable(name: str, what: str, value: object) -> str | None:
+    if value is None or callable(value):
+        return None
+    return f"destination {name!r}: {what} must be callable, got {type(value).__name__}"
+
+
 class DestinationRegistry:
     """Destinations by name, as plugins registered them."""
 
@@ -97,13 +115,19 @@ class DestinationRegistry:
     def registrar(self, plugin: str, on_error: Callable[[str], None]) -> RegisterDestination:
         """The ``register`` callback handed to one plugin's ``register_destinations``."""
 
-        def register(name: str, deliver: Deliver, *, deliver_many: DeliverMany | None = None) -> None:
-            problem = self._check(name, deliver, deliver_many)
+        def register(
+            name: str,
+            deliver: Deliver,
+            *,
+            deliver_many: DeliverMany | None = None,
+            check: Check | None = None,
+        ) -> None:
+            problem = self._check(name, deliver, deliver_many) or _not_callable(name, "check", check)
             if problem:
                 on_error(problem)
                 return
             self._by_name[name] = Destination(
-                name=name, plugin=plugin, deliver=deliver, deliver_many=deliver_many
+                name=name, plugin=plugin, deliver=deliver, deliver_many=deliver_many, check=check
             )
 
         return register

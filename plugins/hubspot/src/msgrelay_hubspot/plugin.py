@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from msgrelay import Delivery, hookimpl
-from msgrelay.destinations import DemoEmulator, RegisterDestination
+from msgrelay.destinations import CheckResult, DemoEmulator, RegisterDestination
 from msgrelay.errors import ConfigurationError
 from msgrelay_hubspot.destination import DEFAULT_NAME, HubSpotDestination
 from msgrelay_hubspot.emulator import serve
@@ -49,6 +49,13 @@ class EnvironmentHubSpot:
         """`HubSpotDestination.deliver_many`."""
         return self.destination().deliver_many(deliveries)
 
+    def check(self) -> list[CheckResult]:
+        """For ``msgrelay check``: `check_environment` as lines (settings, token, id property)."""
+        problems = check_environment(self.environ)
+        if problems:
+            return [CheckResult(f"{DEFAULT_NAME}: settings", False, "refused", p) for p in problems]
+        return [CheckResult(f"{DEFAULT_NAME}: settings", True, "token accepted, id property present")]
+
     def close(self) -> None:
         """Close the destination's connections, if it was ever used."""
         with self._lock:
@@ -75,7 +82,7 @@ def check_environment(environ: Mapping[str, str] | None = None) -> list[str]:
 def register_destinations(register: RegisterDestination) -> None:
     """Register ``hubspot``: each lead upserted as a contact of the portal of ``MSGRELAY_HUBSPOT_TOKEN``."""
     hubspot = EnvironmentHubSpot()
-    register(DEFAULT_NAME, hubspot.deliver, deliver_many=hubspot.deliver_many)
+    register(DEFAULT_NAME, hubspot.deliver, deliver_many=hubspot.deliver_many, check=hubspot.check)
 
 
 @hookimpl

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from msgrelay import Delivery, hookimpl
-from msgrelay.destinations import DemoEmulator, RegisterDestination
+from msgrelay.destinations import CheckResult, DemoEmulator, RegisterDestination
+from msgrelay.errors import MsgrelayError
 from msgrelay_lemlist.destination import DESTINATION_TYPE, LemlistDestination
 from msgrelay_lemlist.emulator import serve
 
@@ -51,6 +52,15 @@ class EnvironmentLemlist:
         """`LemlistDestination.check`."""
         return self.destination().check()
 
+    def check_results(self) -> list[CheckResult]:
+        """For ``msgrelay check``: `check` as one line (the key and the campaign, by cheap reads); a
+        refused setting is a failed line whose fix names the variable."""
+        try:
+            found = self.check()
+        except MsgrelayError as exc:
+            return [CheckResult(f"{DESTINATION_TYPE}: settings", False, "refused", str(exc))]
+        return [CheckResult(f"{DESTINATION_TYPE}: settings", True, found)]
+
     def close(self) -> None:
         """Close the destination's connections, if it was ever used."""
         with self._lock:
@@ -66,7 +76,9 @@ class EnvironmentLemlist:
 def register_destinations(register: RegisterDestination) -> None:
     """Register ``lemlist``: each lead added to ``MSGRELAY_LEMLIST_CAMPAIGN_ID`` with its texts."""
     lemlist = EnvironmentLemlist()
-    register(DESTINATION_TYPE, lemlist.deliver, deliver_many=lemlist.deliver_many)
+    register(
+        DESTINATION_TYPE, lemlist.deliver, deliver_many=lemlist.deliver_many, check=lemlist.check_results
+    )
 
 
 @hookimpl

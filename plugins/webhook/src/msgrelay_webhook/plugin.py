@@ -11,7 +11,9 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from msgrelay import Delivery, hookimpl
-from msgrelay.destinations import RegisterDestination
+from msgrelay.destinations import CheckResult, RegisterDestination
+from msgrelay.errors import MsgrelayError
+from msgrelay_webhook.config import WebhookConfig
 from msgrelay_webhook.destination import DEFAULT_NAME, WebhookDestination
 
 __all__ = ["EnvironmentWebhook", "register_destinations"]
@@ -44,6 +46,16 @@ class EnvironmentWebhook:
         """`WebhookDestination.deliver_many`."""
         return self.destination().deliver_many(deliveries)
 
+    def check(self) -> list[CheckResult]:
+        """For ``msgrelay check``: the settings, parsed as a delivery would. No request is made: the
+        only call a webhook has is the POST that delivers."""
+        try:
+            config = WebhookConfig.from_env(self.environ)
+        except MsgrelayError as exc:
+            return [CheckResult(f"{DEFAULT_NAME}: settings", False, "the settings are refused", str(exc))]
+        signed = f", signed with {len(config.secrets)} secret(s)" if config.secrets else ", unsigned"
+        return [CheckResult(f"{DEFAULT_NAME}: settings", True, f"POST to {config!r}{signed}")]
+
     def close(self) -> None:
         """Close the destination's connections, if it was ever used."""
         with self._lock:
@@ -59,4 +71,4 @@ class EnvironmentWebhook:
 def register_destinations(register: RegisterDestination) -> None:
     """Register ``webhook``: each lead POSTed to ``MSGRELAY_WEBHOOK_URL``, signed."""
     webhook = EnvironmentWebhook()
-    register(DEFAULT_NAME, webhook.deliver, deliver_many=webhook.deliver_many)
+    register(DEFAULT_NAME, webhook.deliver, deliver_many=webhook.deliver_many, check=webhook.check)
