@@ -129,6 +129,7 @@ def test_plugins_lists_a_broken_plugin_with_its_error_and_the_others_run(
         "version": "1.0",
         "hooks": ["register_destinations"],
         "destinations": ["controlled"],
+        "types": [],
         "errors": [],
     }
     sid = generated(sandbox, 2)

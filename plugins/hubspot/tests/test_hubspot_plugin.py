@@ -57,7 +57,7 @@ def test_plugin_manager_lists_the_destination() -> None:
     assert pm.load_errors == []
     [row] = [r for r in pm.describe() if r["name"] == "hubspot"]
     assert row["destinations"] == ["hubspot"]
-    assert set(row["hooks"]) == {"register_destinations", "demo_emulator"}
+    assert set(row["hooks"]) == {"register_destinations", "register_destination_types", "demo_emulator"}
     assert pm.destinations.get("hubspot").plugin == "hubspot"
 
 

@@ -13,7 +13,14 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from msgrelay.cli._common import EXIT_API, EXIT_OK, comma_list, print_jsonl, resolve_destinations
+from msgrelay.cli._common import (
+    EXIT_API,
+    EXIT_OK,
+    add_config_option,
+    comma_list,
+    print_jsonl,
+    resolve_destinations,
+)
 from msgrelay.collect.client import CollectClient
 from msgrelay.config import (
     COLLECT_API_KEY,
@@ -24,7 +31,7 @@ from msgrelay.config import (
     UPSCALE_BASE_URL,
     read_env,
 )
-from msgrelay.destinations import CheckResult
+from msgrelay.destinations import CheckResult, config_from_env, load_config
 from msgrelay.destinations.checks import run_check
 from msgrelay.errors import (
     AuthenticationError,
@@ -52,7 +59,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         description="One line per check with ok, what was found and how to fix it: the Upscale key (a "
         "credits call) and base URL, the Collect key (when COLLECT_API_KEY is set), the webhook secret "
         "that serve needs, the ledger in $MSGRELAY_HOME, and each selected destination's own check "
-        "(settings present and well-formed, a dry read where the vendor has one). Nothing is sent. "
+        "(settings present and well-formed, a dry read where the vendor has one), and every instance "
+        "of the config file (--config or $MSGRELAY_CONFIG). Nothing is sent. "
         "JSON Lines on stdout, a readable list on a terminal. Exit 1 when any check fails.",
     )
     parser.add_argument(
@@ -61,6 +69,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="NAME,...",
         help="destinations to check (default: $MSGRELAY_DESTINATIONS, else the built-in 'store')",
     )
+    add_config_option(parser)
     parser.add_argument("--json", action="store_true", help="JSON Lines even on a terminal")
     parser.set_defaults(handler=cmd_check)
 
@@ -168,10 +177,23 @@ def _print_readable(results: list[CheckResult]) -> None:
     print(f"{len(results) - failed} ok, {failed} failed")
 
 
+def _configured(plugins: PluginManager, path: str | None) -> list[str]:
+    """Build the config file's instances (a bad file exits 2 naming the file, table and key); their names."""
+    config = load_config(path) if path else config_from_env()
+    if config is None:
+        return []
+    config.install(plugins.destinations)
+    return [spec.name for spec in config.instances]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     plugins = PluginManager().load()
-    names = resolve_destinations(plugins, args.to)
-    results = run_checks(plugins, names)
+    try:
+        configured = _configured(plugins, args.config)
+        names = list(dict.fromkeys([*resolve_destinations(plugins, args.to), *configured]))
+        results = run_checks(plugins, names)
+    finally:
+        plugins.destinations.close()
     if sys.stdout.isatty() and not args.json:
         _print_readable(results)
     else:

@@ -9,16 +9,19 @@ from typing import Any
 
 from msgrelay.cli._common import (
     EXIT_OK,
+    add_config_option,
     comma_list,
+    explicit_destinations,
+    install_config,
     port,
     positive_int,
-    resolve_destinations,
     sigterm_as_interrupt,
 )
 from msgrelay.config import MSGRELAY_API_TOKEN
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
+from msgrelay.relay.poll import poll_settings
 from msgrelay.steps import STEPS, run_step
 from msgrelay.web.app import ServeApp
 from msgrelay.web.receiver import UPSCALE_WEBHOOK_PATH, Receiver
@@ -47,8 +50,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "--to",
         type=comma_list,
         metavar="NAME,...",
-        help="destinations (default: $MSGRELAY_DESTINATIONS, else the built-in 'store')",
+        help="destinations of every batch (default: $MSGRELAY_DESTINATIONS, else each batch is routed by "
+        "--config's routes, else the built-in 'store')",
     )
+    add_config_option(parser)
     parser.add_argument(
         "--threads", type=positive_int, default=8, help="threads answering requests, at least 1 (default 8)"
     )
@@ -72,8 +77,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl+C or SIGTERM)."""
     with sigterm_as_interrupt():
         plugins = PluginManager().load()
-        # Checked now, --to or the environment's, so a typo fails at start rather than at each webhook.
-        relay_destinations = resolve_destinations(plugins, args.to)
+        # Checked now (the config file, --to or the environment's), so a typo fails at start rather
+        # than at each webhook.
+        routes = install_config(plugins, args.config)
+        relay_destinations = explicit_destinations(plugins, args.to, routes=routes)
+        poll_settings()  # a bad MSGRELAY_POLL_* fails here, not in the background relay's thread
         ledger = SQLiteLedger()
         try:
             worker = RelayWorker(
@@ -82,6 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     plugins=plugins,
                     destinations=relay_destinations,
                     batch_size=args.batch_size,
+                    routes=routes,
                 )
             )
             receiver = Receiver(
@@ -116,4 +125,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print("msgrelay: stopping", file=sys.stderr)
         finally:
             ledger.close()
+            plugins.destinations.close()
     return EXIT_OK

@@ -8,14 +8,14 @@ accepted. It never delivers anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import attrs
 
-from msgrelay.errors import PLUGIN_FAILURES
+from msgrelay.errors import PLUGIN_FAILURES, MsgrelayError
 
-__all__ = ["Check", "CheckResult", "run_check"]
+__all__ = ["Check", "CheckResult", "as_check_results", "checked", "run_check"]
 
 
 @attrs.frozen
@@ -70,3 +70,50 @@ def run_check(name: str, check: Check) -> list[CheckResult]:
             )
         ]
     return results
+
+
+def as_check_results(name: str, found: object) -> list[CheckResult]:
+    """What a built destination's ``check()`` returned, as lines for destination ``name``.
+
+    A type's factory returns an object whose optional ``check()`` (`BuiltDestination`) may answer in
+    any of the shapes first-party plugins use: `CheckResult` lines; one line of what was verified
+    (``str``); a list of problems (``list[str]``, empty when all is well); or objects with ``name``,
+    ``ok`` and ``detail``. A raised msgrelay error is the failure (see `checked`).
+    """
+    if isinstance(found, CheckResult):
+        return [found]
+    if isinstance(found, str):
+        return [CheckResult(f"{name}: settings", True, found)]
+    items = list(found) if isinstance(found, Iterable) else [found]
+    if not items:
+        return [CheckResult(f"{name}: settings", True, "no problem found")]
+    results: list[CheckResult] = []
+    for item in items:
+        if isinstance(item, CheckResult):
+            results.append(item)
+        elif isinstance(item, str):
+            results.append(CheckResult(f"{name}: settings", False, "refused", item))
+        elif isinstance(ok := getattr(item, "ok", None), bool):
+            detail = str(getattr(item, "detail", ""))
+            line = str(getattr(item, "name", f"{name}: settings"))
+            results.append(
+                CheckResult(line, True, detail) if ok else CheckResult(line, False, "refused", detail)
+            )
+        else:
+            results.append(CheckResult(f"{name}: check", False, f"unreadable check result {item!r:.80}"))
+    return results
+
+
+def checked(name: str, check: Callable[[], object]) -> Callable[[], list[CheckResult]]:
+    """A `Check` for destination ``name`` from a built destination's ``check`` method: its answer read
+    by `as_check_results`, a msgrelay error it raises (a refused key, a missing setting) one failed
+    line whose fix is the error's own text (which names the setting)."""
+
+    def run() -> list[CheckResult]:
+        try:
+            found = check()
+        except MsgrelayError as exc:
+            return [CheckResult(f"{name}: settings", False, "refused", str(exc))]
+        return as_check_results(name, found)
+
+    return run

@@ -7,7 +7,7 @@ PostgreSQL backend would be a second one (``SELECT ... FOR UPDATE SKIP LOCKED`` 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -21,6 +21,7 @@ __all__ = [
     "POLL_DEAD",
     "POLL_DONE",
     "POLL_WAITING",
+    "SKIPPED",
     "BatchClaim",
     "DeliveryClaim",
     "Failure",
@@ -36,12 +37,16 @@ CLAIMED = "claimed"
 FANNED_OUT = "fanned_out"
 DELIVERED = "delivered"
 DEAD = "dead"
+#: An outbox row a route chose not to deliver (``skip_empty``: the lead has no generated message).
+SKIPPED = "skipped"
 
 # Polling states of a submission (`Submission.poll_state`): waiting for its batch (polled until a
 # webhook or a poll finds it complete), done (its batch is in the inbox), dead (given up).
 POLL_WAITING = "waiting"
 POLL_DONE = "done"
 POLL_DEAD = "dead"
+#: An outbox row a route chose not to deliver (``skip_empty``: the lead has no generated message).
+SKIPPED = "skipped"
 
 
 @attrs.frozen(kw_only=True)
@@ -221,7 +226,16 @@ class Ledger(Protocol):
         items: Sequence[tuple[str, str]],
         destinations: Sequence[str],
         now: float,
-    ) -> bool: ...
+        skipped: Collection[str] = (),
+    ) -> bool:
+        """Store the items and one outbox row per (destination, item), and mark the batch fanned out
+        (with its destinations and context), if ``owner`` still holds the claim; True if it did.
+
+        The rows of items in ``skipped`` (a route's ``skip_empty``: no generated message) are written
+        `SKIPPED`, never delivered, so the lead is recorded, not lost.
+        """
+        ...
+
     def fail_batch(
         self, claim: BatchClaim, owner: str, *, error: str, next_attempt_at: float | None, now: float
     ) -> None: ...

@@ -104,7 +104,11 @@ class RelayWorker:
         """Run the sweep (poll submissions without a webhook, then resume); returns when the next is due."""
         poll = getattr(relay, "poll_due", None)
         if poll is not None:  # a host's own relay object may not poll
-            self._safely(lambda: poll() and None)
+
+            def poll_submissions() -> None:
+                poll()  # it reports a count, not a RelayReport: nothing to log
+
+            self._safely(poll_submissions)
         self._safely(relay.run_pending)
         # Counted from the end, so a sweep longer than the interval still leaves time for the queue.
         return self.clock() + self.sweep_interval

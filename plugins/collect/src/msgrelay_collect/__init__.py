@@ -18,11 +18,13 @@ __all__ = [
     "EnvironmentCollect",
     "NotSentError",
     "__version__",
+    "build_destination",
     "check_environment",
     "demo_emulator",
     "is_retryable",
     "lead_field",
     "plan_delivery",
+    "register_destination_types",
     "register_destinations",
     "running_emulator",
 ]
@@ -33,5 +35,11 @@ from msgrelay_collect.compose import REQUEST_ID_FIELD, lead_field, plan_delivery
 from msgrelay_collect.destination import DEFAULT_NAME, CollectDestination
 from msgrelay_collect.emulator import CollectEmulator, running_emulator
 from msgrelay_collect.errors import CredentialsRefusedError, NotSentError, is_retryable
-from msgrelay_collect.plugin import EnvironmentCollect, demo_emulator, register_destinations
+from msgrelay_collect.plugin import (
+    EnvironmentCollect,
+    build_destination,
+    demo_emulator,
+    register_destination_types,
+    register_destinations,
+)
 from msgrelay_collect.settings import CHANNELS, CollectSettings

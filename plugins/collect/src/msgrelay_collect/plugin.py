@@ -14,12 +14,23 @@ from contextlib import AbstractContextManager
 
 from msgrelay import Delivery, hookimpl
 from msgrelay.destinations import CheckResult as Line
-from msgrelay.destinations import DemoEmulator, RegisterDestination
+from msgrelay.destinations import (
+    DemoEmulator,
+    DestinationSettings,
+    RegisterDestination,
+    RegisterDestinationType,
+)
 from msgrelay_collect.checks import CheckResult, check_environment
 from msgrelay_collect.destination import DEFAULT_NAME, CollectDestination
 from msgrelay_collect.emulator import running_emulator
 
-__all__ = ["EnvironmentCollect", "demo_emulator", "register_destinations"]
+__all__ = [
+    "EnvironmentCollect",
+    "build_destination",
+    "demo_emulator",
+    "register_destination_types",
+    "register_destinations",
+]
 
 
 class EnvironmentCollect:
@@ -85,3 +96,23 @@ def demo_emulator(destination_type: str) -> AbstractContextManager[DemoEmulator]
     if destination_type != DEFAULT_NAME:
         return None
     return running_emulator()
+
+
+@hookimpl
+def register_destination_types(register: RegisterDestinationType) -> None:
+    """Register the type ``collect`` for a config file's instances:
+    a Collect account or request per instance (its ``api_key``, ``request_id``, ``channel``...).
+
+    The default instance ``collect`` stays the one configured from the environment (above).
+    """
+    register(
+        DEFAULT_NAME,
+        build_destination,
+        settings=["base_url", "request_id", "channel", "send_after", "title", "timeout"],
+        secrets=["api_key"],
+    )
+
+
+def build_destination(name: str, settings: DestinationSettings) -> CollectDestination:
+    """One instance from its settings table (secrets already resolved from their ``*_env`` variables)."""
+    return CollectDestination.from_mapping(settings, where=f"destination {name!r}")

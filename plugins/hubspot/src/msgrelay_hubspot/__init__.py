@@ -24,9 +24,11 @@ __all__ = [
     "RecordError",
     "RunningEmulator",
     "__version__",
+    "build_destination",
     "check_environment",
     "demo_emulator",
     "lead_field",
+    "register_destination_types",
     "register_destinations",
     "serve",
 ]
@@ -46,7 +48,9 @@ from msgrelay_hubspot.errors import (
 )
 from msgrelay_hubspot.plugin import (
     EnvironmentHubSpot,
+    build_destination,
     check_environment,
     demo_emulator,
+    register_destination_types,
     register_destinations,
 )

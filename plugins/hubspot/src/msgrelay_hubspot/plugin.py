@@ -13,13 +13,27 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from msgrelay import Delivery, hookimpl
-from msgrelay.destinations import CheckResult, DemoEmulator, RegisterDestination
+from msgrelay.destinations import (
+    CheckResult,
+    DemoEmulator,
+    DestinationSettings,
+    RegisterDestination,
+    RegisterDestinationType,
+)
 from msgrelay.errors import ConfigurationError
+from msgrelay_hubspot.config import SETTINGS
 from msgrelay_hubspot.destination import DEFAULT_NAME, HubSpotDestination
 from msgrelay_hubspot.emulator import serve
 from msgrelay_hubspot.errors import PLUGIN
 
-__all__ = ["EnvironmentHubSpot", "check_environment", "demo_emulator", "register_destinations"]
+__all__ = [
+    "EnvironmentHubSpot",
+    "build_destination",
+    "check_environment",
+    "demo_emulator",
+    "register_destination_types",
+    "register_destinations",
+]
 
 
 class EnvironmentHubSpot:
@@ -91,3 +105,20 @@ def demo_emulator(destination_type: str) -> AbstractContextManager[DemoEmulator]
     if destination_type != DEFAULT_NAME:
         return None
     return serve()
+
+
+@hookimpl
+def register_destination_types(register: RegisterDestinationType) -> None:
+    """Register the type ``hubspot`` for a config file's instances:
+    a HubSpot portal per instance (its ``token``, ``id_property``...).
+
+    The default instance ``hubspot`` stays the one configured from the environment (above).
+    """
+    register(
+        DEFAULT_NAME, build_destination, settings=[k for k in SETTINGS if k != "token"], secrets=["token"]
+    )
+
+
+def build_destination(name: str, settings: DestinationSettings) -> HubSpotDestination:
+    """One instance from its settings table (secrets already resolved from their ``*_env`` variables)."""
+    return HubSpotDestination.from_mapping(settings, where=f"destination {name!r}")

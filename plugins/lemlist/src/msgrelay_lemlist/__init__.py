@@ -19,11 +19,13 @@ __all__ = [
     "RateLimiter",
     "RunningEmulator",
     "__version__",
+    "build_destination",
     "canonical_linkedin",
     "demo_emulator",
     "is_retryable",
     "lead_body",
     "lead_field",
+    "register_destination_types",
     "register_destinations",
     "serve",
     "variable_name",
@@ -36,5 +38,11 @@ from msgrelay_lemlist.emulator import LemlistEmulator, RunningEmulator, serve
 from msgrelay_lemlist.errors import CampaignRunningError, NotSentError, OtherCampaignError, is_retryable
 from msgrelay_lemlist.mapping import canonical_linkedin, lead_body, lead_field, variable_name
 from msgrelay_lemlist.pacing import RateLimiter
-from msgrelay_lemlist.plugin import EnvironmentLemlist, demo_emulator, register_destinations
+from msgrelay_lemlist.plugin import (
+    EnvironmentLemlist,
+    build_destination,
+    demo_emulator,
+    register_destination_types,
+    register_destinations,
+)
 from msgrelay_lemlist.settings import LemlistSettings

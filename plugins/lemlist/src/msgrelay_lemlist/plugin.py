@@ -13,12 +13,25 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from msgrelay import Delivery, hookimpl
-from msgrelay.destinations import CheckResult, DemoEmulator, RegisterDestination
+from msgrelay.destinations import (
+    CheckResult,
+    DemoEmulator,
+    DestinationSettings,
+    RegisterDestination,
+    RegisterDestinationType,
+)
 from msgrelay.errors import MsgrelayError
 from msgrelay_lemlist.destination import DESTINATION_TYPE, LemlistDestination
 from msgrelay_lemlist.emulator import serve
+from msgrelay_lemlist.settings import LemlistSettings
 
-__all__ = ["EnvironmentLemlist", "demo_emulator", "register_destinations"]
+__all__ = [
+    "EnvironmentLemlist",
+    "build_destination",
+    "demo_emulator",
+    "register_destination_types",
+    "register_destinations",
+]
 
 
 class EnvironmentLemlist:
@@ -87,3 +100,23 @@ def demo_emulator(destination_type: str) -> AbstractContextManager[DemoEmulator]
     if destination_type != DESTINATION_TYPE:
         return None
     return serve()
+
+
+@hookimpl
+def register_destination_types(register: RegisterDestinationType) -> None:
+    """Register the type ``lemlist`` for a config file's instances:
+    a lemlist campaign per instance (its ``api_key``, ``campaign_id``...).
+
+    The default instance ``lemlist`` stays the one configured from the environment (above).
+    """
+    register(
+        DESTINATION_TYPE,
+        build_destination,
+        settings=["base_url", "campaign_id", "allow_running"],
+        secrets=["api_key"],
+    )
+
+
+def build_destination(name: str, settings: DestinationSettings) -> LemlistDestination:
+    """One instance from its settings table (secrets already resolved from their ``*_env`` variables)."""
+    return LemlistDestination(LemlistSettings.from_mapping(settings, where=f"destination {name!r}"))
