@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import attrs
+
 from msgrelay.destinations import CheckResult, Delivery, DestinationRegistry, RegisterDestination
-from msgrelay.destinations.checks import run_check
+from msgrelay.destinations.checks import checked, run_check
 from msgrelay.destinations.store import Store
+from msgrelay.errors import ConfigurationError
 from msgrelay.plugins import PluginManager, hookimpl
 
 
@@ -68,3 +71,27 @@ def test_the_built_in_store_registers_its_check(tmp_path: Path) -> None:
     [line] = run_check("store", store.check)
     assert line.ok is True
     assert line.detail.endswith("store.sqlite3")
+
+
+def test_a_built_destinations_check_is_read_in_every_first_party_shape() -> None:
+    """A type instance's ``check()`` may return lines, one text, a list of problems, or name/ok/detail
+    objects; a raised msgrelay error is a failed line whose fix is its text."""
+
+    @attrs.frozen
+    class Legacy:
+        name: str
+        ok: bool
+        detail: str
+
+    assert checked("a", lambda: "key accepted")() == [CheckResult("a: settings", True, "key accepted")]
+    assert checked("a", list)()[0].ok is True
+    [problem] = checked("a", lambda: ["set A_TOKEN"])()
+    assert (problem.ok, problem.fix) == (False, "set A_TOKEN")
+    good, bad = checked("a", lambda: [Legacy("a: key", True, "fine"), Legacy("a: request", False, "set X")])()
+    assert (good.ok, bad.ok, bad.fix) == (True, False, "set X")
+
+    def refuse() -> str:
+        raise ConfigurationError("set MSGRELAY_A_URL to the endpoint")
+
+    [refused] = checked("a", refuse)()
+    assert (refused.ok, refused.fix) == (False, "set MSGRELAY_A_URL to the endpoint")
