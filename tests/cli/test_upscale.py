@@ -344,7 +344,7 @@ def test_a_latin_1_leads_file_is_one_line_exit_2(
     assert main(generate_args(leads)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "leads.csv is not utf-8-sig text" in err
+    assert "leads.csv is not UTF-8 text" in err
     assert "--encoding" in err
     assert env_sandbox.app.requests == []
     assert main(generate_args(leads, "--encoding", "latin-1")) == 0

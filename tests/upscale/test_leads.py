@@ -23,7 +23,7 @@ def test_a_latin_1_file_is_one_problem_naming_the_file_and_offering_encoding(tmp
     with pytest.raises(errors.ValidationError) as caught:
         read_leads(source)
     text = str(caught.value)
-    assert "leads.csv is not utf-8-sig text (byte 0xeb on line 2)" in text
+    assert "leads.csv is not UTF-8 text (byte 0xeb on line 2)" in text
     assert "--encoding" in text
     [lead] = read_leads(source, encoding="latin-1")
     assert (lead.first_name, lead.lead_company) == ("Zoë", "Café Müller")

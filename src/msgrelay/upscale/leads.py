@@ -248,7 +248,7 @@ def _decode(data: bytes, source: str, encoding: str | None) -> str:
             else "check the --encoding given"
         )
         raise ValidationError(
-            Problem("", f"{source} is not {name} text (byte 0x{bad} on line {line}); {fix}"),
+            Problem("", f"{source} is not {encoding or 'UTF-8'} text (byte 0x{bad} on line {line}); {fix}"),
             subject="leads file",
         ) from None
 
