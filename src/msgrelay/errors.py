@@ -29,7 +29,9 @@ URLs are redacted before they reach an exception (see `msgrelay.transport.redact
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = [
+    "MAX_PROBLEMS",
     "PLUGIN_FAILURES",
     "ApiError",
     "AuthenticationError",
@@ -60,6 +63,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "WaitTimeoutError",
+    "first_problems",
 ]
 
 
@@ -77,26 +81,53 @@ class ConfigurationError(MsgrelayError):
     """The client or host is set up wrongly: a missing API key, a malformed base URL, a bad option."""
 
 
+#: How many problems an error lists (and a validator collects) before it says "and N more": a hostile
+#: input of a million bad items must not cost a million objects, nor a page of text nobody reads.
+MAX_PROBLEMS = 20
+
+
 @attrs.frozen
 class Problem:
-    """One thing wrong with an input, named by its wire path (``lead_data[2].first_name``)."""
+    """One thing wrong with an input, named by its wire path (``lead_data[2].first_name``).
+
+    Attributes:
+        path: the wire path.
+        message: what is wrong, and how to fix it where that is not obvious.
+        where: where the input came from, when a file holds it (``leads.csv line 4``).
+    """
 
     path: str
     message: str
+    where: str = ""
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        place = f"{self.path} ({self.where})" if self.where else self.path
+        return f"{place}: {self.message}" if place else self.message
+
+
+def first_problems(problems: Iterable[Problem], limit: int = MAX_PROBLEMS) -> tuple[list[Problem], int]:
+    """The first ``limit`` problems, and how many more there were (counted, not kept)."""
+    iterator = iter(problems)
+    kept = list(itertools.islice(iterator, limit))
+    return kept, sum(1 for _ in iterator)
 
 
 class ValidationError(MsgrelayError, ValueError):
     """The input breaks the vendor's documented rules. Raised before any request leaves the process.
 
-    Every problem found is listed, not only the first, each with its wire path.
+    Every problem found is listed, not only the first, each with its wire path; past `MAX_PROBLEMS`
+    the text says how many more there were.
+
+    Args:
+        problems: the problems (all of them, or the first ones found).
+        subject: what was checked (``leads file``), for the first line.
+        more: how many further problems were found but not kept.
     """
 
-    def __init__(self, problems: list[Problem] | Problem, *, subject: str = "input") -> None:
+    def __init__(self, problems: list[Problem] | Problem, *, subject: str = "input", more: int = 0) -> None:
         self.problems: list[Problem] = [problems] if isinstance(problems, Problem) else list(problems)
         self.subject = subject
+        self.more = more
         super().__init__(self._format())
 
     @property
@@ -105,9 +136,12 @@ class ValidationError(MsgrelayError, ValueError):
         return [p.path for p in self.problems]
 
     def _format(self) -> str:
-        count = len(self.problems)
+        count = len(self.problems) + self.more
         head = f"invalid {self.subject}: {count} problem{'s' if count != 1 else ''}"
-        return head + "".join(f"\n  - {p}" for p in self.problems)
+        shown = self.problems[:MAX_PROBLEMS]
+        hidden = count - len(shown)
+        tail = f"\n  - and {hidden} more" if hidden else ""
+        return head + "".join(f"\n  - {p}" for p in shown) + tail
 
 
 class SubmissionChangedError(ValidationError):
@@ -134,9 +168,8 @@ class SubmissionChangedError(ValidationError):
     ) -> None:
         self.secure_request_id = secure_request_id
         self.submitted_at = submitted_at
-        self.more = more
         self.force_switch = force_switch
-        super().__init__(problems, subject="generation request")
+        super().__init__(problems, subject="generation request", more=more)
 
     def _format(self) -> str:
         fields = ", ".join(self.paths) + (f" and {self.more} more" if self.more else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -309,3 +310,49 @@ def test_verbose_logging_keeps_urllib3_from_printing_raw_urls() -> None:
         root.setLevel(level)
         logging.getLogger("urllib3").setLevel(logging.NOTSET)
         logging.getLogger("msgrelay").setLevel(logging.NOTSET)
+
+
+def test_leads_from_standard_input(
+    env_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--leads -`` reads the CSV from standard input and sends it."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(LEADS_CSV.encode())))
+    assert main(generate_args(Path("-"))) == 0
+    ticket = json.loads(capsys.readouterr().out)
+    assert len(env_sandbox.upscale.batches[ticket["secure_request_id"]].body["lead_data"]) == 3
+
+
+def test_a_row_problem_names_the_file_line_beside_the_wire_path(
+    env_sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad lead on line 3 of the file is ``lead_data[1].linkedin (leads.csv line 3)``; nothing is sent."""
+    leads = tmp_path / "leads.csv"
+    leads.write_text(LEADS_CSV.replace("https://www.linkedin.com/in/c2", "linkedin.com/in/c2"))
+    assert main(generate_args(leads)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "lead_data[1].linkedin (leads.csv line 3): must be a valid HTTP or HTTPS URL" in err
+    assert env_sandbox.app.requests == []
+
+
+def test_a_latin_1_leads_file_is_one_line_exit_2(
+    env_sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not UTF-8: one line naming the file and --encoding, exit 2; with --encoding it is sent."""
+    leads = tmp_path / "leads.csv"
+    leads.write_bytes(LEADS_CSV.replace("Cleo", "Cléo").encode("latin-1"))
+    assert main(generate_args(leads)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "leads.csv is not UTF-8 text" in err
+    assert "--encoding" in err
+    assert env_sandbox.app.requests == []
+    assert main(generate_args(leads, "--encoding", "latin-1")) == 0
+
+
+def test_generate_help_lists_the_required_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    """``generate --help`` names the columns a CSV header must have."""
+    with pytest.raises(SystemExit):
+        main(["upscale", "generate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "external_prospect_id, linkedin, first_name, lead_company" in help_text

@@ -100,6 +100,35 @@ def test_load_list_chooses_plugins_and_an_empty_list_loads_none(installed: str) 
     assert none.get_plugin("msgrelay.store") is not None
 
 
+def test_an_unknown_name_in_the_load_list_is_a_warning_with_a_suggestion(
+    installed: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A typo in MSGRELAY_LOAD_PLUGINS warns (naming the closest installed plugin); the rest load."""
+    typo = f"god_{installed}"
+    with caplog.at_level(logging.WARNING, logger="msgrelay.plugins.manager"):
+        pm = PluginManager(
+            environ={"MSGRELAY_LOAD_PLUGINS": f"{typo},good_{installed},msgrelay.store"}
+        ).load()
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        f"no installed plugin is called {typo!r}; did you mean 'good-{installed.replace('_', '-')}'?"
+        in warning
+    )
+    rows = {row["name"]: row for row in pm.describe(include_all=True)}
+    assert rows[typo]["state"] == "missing"
+    assert rows[f"good_{installed}"]["errors"] == []
+    assert "good-dest" in pm.destinations
+
+
+def test_an_unknown_name_in_the_load_list_is_fatal_in_strict_mode(installed: str) -> None:
+    """Under MSGRELAY_STRICT_PLUGINS the same typo is a `PluginLoadError` naming the variable."""
+    environ = {"MSGRELAY_LOAD_PLUGINS": "nosuchplugin", "MSGRELAY_STRICT_PLUGINS": "1"}
+    with pytest.raises(
+        PluginLoadError, match=r"MSGRELAY_LOAD_PLUGINS.*no installed plugin is called 'nosuchplugin'"
+    ):
+        PluginManager(environ=environ).load()
+
+
 def test_disable_list_skips_plugins_and_shows_them_with_all(installed: str) -> None:
     """MSGRELAY_DISABLE_PLUGINS skips a plugin (even a built-in); ``--all`` lists it as disabled."""
     pm = PluginManager(environ={"MSGRELAY_DISABLE_PLUGINS": f"broken_{installed},msgrelay.store"}).load()

@@ -274,3 +274,14 @@ def test_submit_once_refuses_a_bad_request_before_looking_in_the_ledger(
         with pytest.raises(errors.ValidationError, match="proposition_company_url"):
             submit_once(client, valid_request(proposition_company_url="ftp://x.example"), ledger=ledger)
     assert sandbox.upscale.generation_posts == 1
+
+
+def test_a_message_type_close_to_a_known_one_gets_did_you_mean() -> None:
+    """A typo of a known type is refused with the suggestion; a type unlike any known one passes (open)."""
+    sequence = [
+        MessageStep(step=1, message_type="conection_request"),
+        MessageStep(step=2, message_type="vendor_new_type"),
+    ]
+    [problem] = check_generation_request(valid_request(message_sequence=sequence))
+    assert problem.path == "message_sequence[0].messageType"
+    assert problem.message == "unknown message type 'conection_request'; did you mean 'connection_request'?"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -222,3 +223,42 @@ def _no_leftover_faults(msgrelay_sandbox: Sandbox) -> Iterator[None]:
     """A fault a test did not consume does not leak into the sandbox's shutdown."""
     yield
     msgrelay_sandbox.faults.clear()
+
+
+PREFIX = "msgrelay-collect: "
+
+
+def _msgrelay_check(name: str, settings: dict[str, str], home: Path) -> tuple[int, list[dict[str, Any]]]:
+    """``msgrelay check --to NAME`` in its own process, with only ``settings`` (no vendor key of the
+    developer's reaches it, so nothing leaves loopback); the exit code and this destination's lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSCALE_", "COLLECT_", "MSGRELAY_"))}
+    env.update(settings, MSGRELAY_HOME=str(home))
+    done = subprocess.run(
+        [sys.executable, "-m", "msgrelay", "check", "--to", name, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return done.returncode, [line for line in lines if line["check"].startswith(PREFIX)]
+
+
+def test_msgrelay_check_runs_the_registered_check(configured: Sandbox, tmp_path: Path) -> None:
+    """``msgrelay check --to collect``: the key proven on the default request; a wrong key fails the
+    destination's key line, the fix naming COLLECT_API_KEY, exit 1."""
+    settings = {
+        "COLLECT_API_KEY": configured.collect_api_key,
+        "COLLECT_BASE_URL": configured.collect_url,
+        "MSGRELAY_COLLECT_REQUEST_ID": SEED_REQUEST_ID,
+    }
+    code, good = _msgrelay_check("collect", settings, tmp_path)
+    assert [line["ok"] for line in good] == [True, True]
+    code, [*_, bad] = _msgrelay_check(
+        "collect", {**settings, "COLLECT_API_KEY": "wrong-collect-key-00000000"}, tmp_path
+    )
+    assert code == 1
+    assert bad["ok"] is False
+    assert "COLLECT_API_KEY" in bad["fix"]
+    assert "wrong-collect-key" not in json.dumps(bad)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from importlib import metadata
+from pathlib import Path
+from typing import Any
 
 import attrs
 import msgrelay_hubspot
@@ -158,3 +164,37 @@ def test_check_reports_the_token_and_the_id_property(running: RunningEmulator) -
     assert "MSGRELAY_HUBSPOT_ID_PROPERTY" in missing
     [unset] = check_environment({})
     assert "MSGRELAY_HUBSPOT_TOKEN" in unset
+
+
+PREFIX = "hubspot: "
+
+
+def _msgrelay_check(name: str, settings: dict[str, str], home: Path) -> tuple[int, list[dict[str, Any]]]:
+    """``msgrelay check --to NAME`` in its own process, with only ``settings`` (no vendor key of the
+    developer's reaches it, so nothing leaves loopback); the exit code and this destination's lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSCALE_", "COLLECT_", "MSGRELAY_"))}
+    env.update(settings, MSGRELAY_HOME=str(home))
+    done = subprocess.run(
+        [sys.executable, "-m", "msgrelay", "check", "--to", name, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return done.returncode, [line for line in lines if line["check"].startswith(PREFIX)]
+
+
+def test_msgrelay_check_runs_the_registered_check(running: RunningEmulator, tmp_path: Path) -> None:
+    """``msgrelay check --to hubspot``: ok against the emulator; a bad token fails the line, the fix
+    naming MSGRELAY_HUBSPOT_TOKEN, exit 1."""
+    code, [good] = _msgrelay_check("hubspot", running.settings, tmp_path)
+    assert good["ok"] is True
+    code, [bad] = _msgrelay_check(
+        "hubspot", {**running.settings, "MSGRELAY_HUBSPOT_TOKEN": "pat-na1-bad-0123456789"}, tmp_path
+    )
+    assert code == 1
+    assert bad["ok"] is False
+    assert "MSGRELAY_HUBSPOT_TOKEN" in bad["fix"]
+    assert "bad-0123" not in json.dumps(bad)

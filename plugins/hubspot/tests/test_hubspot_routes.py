@@ -3,6 +3,10 @@ its own token from a variable, and routes send each customer's leads to its own 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import attrs
@@ -92,3 +96,33 @@ def test_an_inline_token_is_refused_naming_the_file_and_key(tmp_path: Path) -> N
     with pytest.raises(Exception, match=r"\[destinations\.crm\] token") as caught:
         load_config(path).install(plugins.destinations)
     assert "pat-na1-inline-secret" not in str(caught.value)
+
+
+def test_msgrelay_check_checks_every_configured_instance(tmp_path: Path) -> None:
+    """``msgrelay check --config``: each portal instance is checked with its own token; the one whose
+    token its portal refuses fails, the fix naming that instance and its token, exit 1."""
+    eu, us = HubSpotEmulator(token="pat-eu1-portal-token-000000000000"), HubSpotEmulator(token="pat-na1-us")
+    with serve(eu) as eu_server, serve(us) as us_server:
+        path = tmp_path / "routes.toml"
+        path.write_text(CONFIG.format(eu=eu_server.url, us=us_server.url))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSCALE_", "COLLECT_", "MSGRELAY_"))}
+        env.update(
+            MSGRELAY_HOME=str(tmp_path),
+            EU_PORTAL_TOKEN=eu.token,
+            US_PORTAL_TOKEN="pat-na1-revoked-token-0000",
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "msgrelay", "check", "--config", str(path), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    lines = {line["check"]: line for line in map(json.loads, done.stdout.splitlines())}
+    assert done.returncode == 1, done.stderr
+    assert lines["hubspot-eu: settings"]["ok"] is True
+    refused = lines["hubspot-us: settings"]
+    assert refused["ok"] is False
+    assert "set destination 'hubspot-us': token" in refused["fix"]
+    assert "revoked-token" not in done.stdout

@@ -3,8 +3,13 @@ offering its emulator to the demo, and driven end to end by msgrelay's relay (re
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import msgrelay_lemlist
@@ -162,3 +167,38 @@ def test_relay_running_campaign_adds_nothing_and_says_why(
     assert all("MSGRELAY_LEMLIST_ALLOW_RUNNING=1" in d["last_error"] for d in dead)
     assert running.received() == []
     assert not [r for r in running.emulator.requests if r.method == "POST"]
+
+
+PREFIX = "lemlist: "
+
+
+def _msgrelay_check(name: str, settings: dict[str, str], home: Path) -> tuple[int, list[dict[str, Any]]]:
+    """``msgrelay check --to NAME`` in its own process, with only ``settings`` (no vendor key of the
+    developer's reaches it, so nothing leaves loopback); the exit code and this destination's lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSCALE_", "COLLECT_", "MSGRELAY_"))}
+    env.update(settings, MSGRELAY_HOME=str(home))
+    done = subprocess.run(
+        [sys.executable, "-m", "msgrelay", "check", "--to", name, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return done.returncode, [line for line in lines if line["check"].startswith(PREFIX)]
+
+
+def test_msgrelay_check_runs_the_registered_check(running: RunningEmulator, tmp_path: Path) -> None:
+    """``msgrelay check --to lemlist``: the key and campaign accepted by the emulator; a revoked key
+    fails the line, the fix naming MSGRELAY_LEMLIST_API_KEY, exit 1."""
+    code, [good] = _msgrelay_check("lemlist", running.settings, tmp_path)
+    assert good["ok"] is True
+    assert "key accepted" in good["detail"]
+    code, [bad] = _msgrelay_check(
+        "lemlist", {**running.settings, "MSGRELAY_LEMLIST_API_KEY": "revoked-key-0123456789"}, tmp_path
+    )
+    assert code == 1
+    assert bad["ok"] is False
+    assert "MSGRELAY_LEMLIST_API_KEY" in bad["fix"]
+    assert "revoked-key" not in json.dumps(bad)

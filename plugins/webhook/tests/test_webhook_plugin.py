@@ -3,6 +3,10 @@ from the environment, and driven by the real relay through a failure and a retry
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -185,3 +189,36 @@ def test_relay_retries_a_failed_delivery_with_the_same_id(
     assert events["crm-2"]["message_hiring_activity"] == "Saw you are hiring"
     assert events["crm-2"]["secure_request_id"] == SID
     assert [e["data"]["delivery_key"] for e in receiver.events] == [first, second]
+
+
+PREFIX = "webhook: "
+
+
+def _msgrelay_check(name: str, settings: dict[str, str], home: Path) -> tuple[int, list[dict[str, Any]]]:
+    """``msgrelay check --to NAME`` in its own process, with only ``settings`` (no vendor key of the
+    developer's reaches it, so nothing leaves loopback); the exit code and this destination's lines."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UPSCALE_", "COLLECT_", "MSGRELAY_"))}
+    env.update(settings, MSGRELAY_HOME=str(home))
+    done = subprocess.run(
+        [sys.executable, "-m", "msgrelay", "check", "--to", name, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return done.returncode, [line for line in lines if line["check"].startswith(PREFIX)]
+
+
+def test_msgrelay_check_runs_the_registered_check(tmp_path: Path) -> None:
+    """``msgrelay check --to webhook``: the settings parsed (no POST: that would deliver); no URL fails
+    the line, the fix naming MSGRELAY_WEBHOOK_URL, exit 1."""
+    url = "https://hooks.example.net/catch/123/secret-path"
+    code, [good] = _msgrelay_check("webhook", {"MSGRELAY_WEBHOOK_URL": url}, tmp_path)
+    assert good["ok"] is True
+    assert "secret-path" not in good["detail"]
+    code, [bad] = _msgrelay_check("webhook", {}, tmp_path)
+    assert code == 1
+    assert bad["ok"] is False
+    assert "MSGRELAY_WEBHOOK_URL" in bad["fix"]

@@ -9,12 +9,14 @@ from typing import Any
 
 from msgrelay.cli._common import EXIT_OK, add_subcommands, comma_list, positive_float, print_json, print_jsonl
 from msgrelay.cli._progress import ProgressBar
+from msgrelay.errors import ValidationError
 from msgrelay.ledger import Submission
 from msgrelay.relay.submit import submit_once
 from msgrelay.upscale import convert
 from msgrelay.upscale.client import UpscaleClient
-from msgrelay.upscale.leads import read_leads
+from msgrelay.upscale.leads import REQUIRED_COLUMNS, load_leads
 from msgrelay.upscale.models import GenerationRequest, MessageStep
+from msgrelay.upscale.validation import validate_generation_request
 
 DEFAULT_WAIT = 600.0
 
@@ -42,7 +44,24 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "so running the same command again returns the same id instead of paying twice.",
     )
     generate.add_argument(
-        "--leads", required=True, metavar="FILE", help="CSV (header of wire names) or JSON Lines"
+        "--leads",
+        required=True,
+        metavar="FILE",
+        help="CSV with a header of wire names (required columns: "
+        f"{', '.join(REQUIRED_COLUMNS)}; others pass through) or JSON Lines (.jsonl); "
+        "'-' reads standard input",
+    )
+    generate.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="the leads file's text encoding, e.g. cp1252 or latin-1 (default UTF-8, with or without BOM)",
+    )
+    generate.add_argument(
+        "--delimiter",
+        type=_one_character,
+        default=",",
+        metavar="C",
+        help="the CSV separator (default ','; e.g. ';' for a European spreadsheet)",
     )
     generate.add_argument("--customer-id", required=True, help="automation_tool_customer_id")
     generate.add_argument("--campaign-id", required=True, help="automation_tool_campaign_id")
@@ -152,6 +171,14 @@ def _connection_options(parser: argparse.ArgumentParser, *, default: Any) -> Non
     )
 
 
+def _one_character(value: str) -> str:
+    if value in {"\\t", "tab"}:
+        return "\t"
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"expected one character, got {value!r}")
+    return value
+
+
 def add_wait_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:
     """``--timeout`` and ``--poll-interval`` for commands that wait for a batch to complete."""
     parser.add_argument(
@@ -177,8 +204,10 @@ def client_from(args: argparse.Namespace) -> UpscaleClient:
 
 
 def request_from(args: argparse.Namespace) -> GenerationRequest:
-    """The `GenerationRequest` described by ``generate``'s options."""
-    return GenerationRequest(
+    """The `GenerationRequest` described by ``generate``'s options, checked: each problem of a lead
+    names its line in the leads file beside its wire path."""
+    leads = load_leads(args.leads, encoding=args.encoding, delimiter=args.delimiter)
+    request = GenerationRequest(
         completion_notification_url=args.notify_url,
         automation_tool_customer_id=args.customer_id,
         automation_tool_campaign_id=args.campaign_id,
@@ -186,11 +215,16 @@ def request_from(args: argparse.Namespace) -> GenerationRequest:
         proposition_company_name=args.company_name,
         proposition_company_url=args.company_url,
         message_sequence=[MessageStep(step=i, message_type=t) for i, t in enumerate(args.sequence, start=1)],
-        lead_data=read_leads(args.leads),
+        lead_data=leads.leads,
         material_link=args.material_link,
         hiring_location=args.hiring_location,
         signoff_name=args.signoff_name,
     )
+    try:
+        validate_generation_request(request)
+    except ValidationError as exc:
+        raise ValidationError(leads.locate(exc.problems), subject=exc.subject, more=exc.more) from None
+    return request
 
 
 def wait_and_print(

@@ -11,6 +11,8 @@ __all__ = [
     "DEFAULT_DESTINATION",
     "UPSCALE",
     "BuiltDestination",
+    "Check",
+    "CheckResult",
     "Deliver",
     "DeliverMany",
     "Delivery",
@@ -31,6 +33,7 @@ __all__ = [
     "load_config",
 ]
 
+from msgrelay.destinations.checks import Check, CheckResult
 from msgrelay.destinations.config import DestinationsConfig, config_from_env, load_config
 from msgrelay.destinations.delivery import COLLECT, UPSCALE, Delivery, GeneratedMessage, RelayContext
 from msgrelay.destinations.emulator import DemoEmulator

@@ -1,6 +1,7 @@
 """The destination registry: names plugins register, the ``deliver`` functions behind them, and types.
 
-A plugin's ``register_destinations(register)`` calls ``register(name, deliver)``, a `RegisterDestination`;
+A plugin's ``register_destinations(register)`` calls ``register(name, deliver)``, a `RegisterDestination`
+(with ``deliver_many=`` for a batch form and ``check=`` for its contribution to ``msgrelay check``);
 its ``register_destination_types(register)`` calls ``register(type_name, factory, ...)``, a
 `msgrelay.destinations.types.RegisterDestinationType`. The host checks each call (a valid name, a
 callable, not taken) and records a rejected one as an error of that plugin instead of raising, so one bad
@@ -20,6 +21,7 @@ from typing import Protocol
 
 import attrs
 
+from msgrelay.destinations.checks import Check, CheckResult, checked
 from msgrelay.destinations.delivery import Delivery
 from msgrelay.destinations.types import (
     SETTING_KEY,
@@ -30,7 +32,7 @@ from msgrelay.destinations.types import (
     DestinationType,
     RegisterDestinationType,
 )
-from msgrelay.errors import PLUGIN_FAILURES, ConfigurationError
+from msgrelay.errors import PLUGIN_FAILURES, ConfigurationError, MsgrelayError
 
 __all__ = [
     "DEFAULT_DESTINATION",
@@ -63,8 +65,16 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 class RegisterDestination(Protocol):
     """The ``register`` callback a plugin's ``register_destinations`` hook receives."""
 
-    def __call__(self, name: str, deliver: Deliver, *, deliver_many: DeliverMany | None = None) -> None:
-        """Register ``deliver`` (and its batch form ``deliver_many``, if any) under ``name``.
+    def __call__(
+        self,
+        name: str,
+        deliver: Deliver,
+        *,
+        deliver_many: DeliverMany | None = None,
+        check: Check | None = None,
+    ) -> None:
+        """Register ``deliver`` (and its batch form ``deliver_many``, its setup ``check``, if any)
+        under ``name``.
 
         A rejected call (an invalid or taken name, a non-callable) is recorded as an error of the
         plugin; it does not raise.
@@ -80,6 +90,7 @@ class Destination:
         plugin: the name of the plugin that registered it (or its type).
         deliver: called once per delivery.
         deliver_many: the batch form, preferred when present.
+        check: what ``msgrelay check`` runs for it (settings, a dry call), when the plugin offers one.
         type: the destination type it is an instance of, or None for a plain registration.
         default: whether it is a type's default instance, built from the environment.
     """
@@ -88,6 +99,7 @@ class Destination:
     plugin: str
     deliver: Deliver = attrs.field(repr=False)
     deliver_many: DeliverMany | None = attrs.field(default=None, repr=False)
+    check: Check | None = attrs.field(default=None, repr=False)
     type: str | None = None
     default: bool = False
 
@@ -106,6 +118,12 @@ class Destination:
             except PLUGIN_FAILURES as exc:  # any failure asks for a retry
                 failures[delivery.key] = exc
         return failures
+
+
+def _not_callable(name: str, what: str, value: object) -> str | None:
+    if value is None or callable(value):
+        return None
+    return f"destination {name!r}: {what} must be callable, got {type(value).__name__}"
 
 
 class _LazyInstance:
@@ -129,6 +147,18 @@ class _LazyInstance:
 
     def deliver(self, delivery: Delivery) -> None:
         self.built().deliver(delivery)
+
+    def check(self) -> list[CheckResult]:
+        """For ``msgrelay check``: build from the environment (a bad setting is a failed line naming
+        its variable), then the built destination's own ``check()``, if it has one."""
+        try:
+            built = self.built()
+        except MsgrelayError as exc:
+            return [CheckResult(f"{self.kind.name}: settings", False, "refused", str(exc))]
+        own = getattr(built, "check", None)
+        if not callable(own):
+            return [CheckResult(f"{self.kind.name}: settings", True, "built from the environment")]
+        return checked(self.kind.name, own)()
 
     def deliver_many(self, deliveries: Sequence[Delivery]) -> Mapping[str, BaseException]:
         built = self.built()
@@ -172,13 +202,19 @@ class DestinationRegistry:
     def registrar(self, plugin: str, on_error: Callable[[str], None]) -> RegisterDestination:
         """The ``register`` callback handed to one plugin's ``register_destinations``."""
 
-        def register(name: str, deliver: Deliver, *, deliver_many: DeliverMany | None = None) -> None:
-            problem = self._check(name, deliver, deliver_many)
+        def register(
+            name: str,
+            deliver: Deliver,
+            *,
+            deliver_many: DeliverMany | None = None,
+            check: Check | None = None,
+        ) -> None:
+            problem = self._check(name, deliver, deliver_many) or _not_callable(name, "check", check)
             if problem:
                 on_error(problem)
                 return
             self._by_name[name] = Destination(
-                name=name, plugin=plugin, deliver=deliver, deliver_many=deliver_many
+                name=name, plugin=plugin, deliver=deliver, deliver_many=deliver_many, check=check
             )
 
         return register
@@ -230,6 +266,7 @@ class DestinationRegistry:
                     plugin=plugin,
                     deliver=lazy.deliver,
                     deliver_many=lazy.deliver_many,
+                    check=lazy.check,
                     type=type_name,
                     default=True,
                 )
@@ -280,12 +317,14 @@ class DestinationRegistry:
             raise ConfigurationError(problem)
         built = kind.build(name, settings)
         many = getattr(built, "deliver_many", None)
+        own_check = getattr(built, "check", None)
         self._forget(name)
         self._by_name[name] = Destination(
             name=name,
             plugin=kind.plugin,
             deliver=built.deliver,
             deliver_many=many if callable(many) else None,
+            check=checked(name, own_check) if callable(own_check) else None,
             type=type_name,
         )
         self._closers[name] = getattr(built, "close", lambda: None)

@@ -21,7 +21,8 @@ from typing import Any, TextIO
 
 import orjson
 
-from msgrelay.config import msgrelay_home
+from msgrelay.config import MSGRELAY_HOME, msgrelay_home
+from msgrelay.destinations.checks import CheckResult
 from msgrelay.destinations.delivery import Delivery
 from msgrelay.destinations.export import EXPORT_COLUMNS, export_csv, export_jsonl, export_row
 from msgrelay.destinations.registry import RegisterDestination
@@ -150,7 +151,21 @@ class Store:
 
     def register_as(self, register: RegisterDestination, name: str = "store") -> None:
         """Register this store as a destination under ``name``."""
-        register(name, self.deliver, deliver_many=self.deliver_many)
+        register(name, self.deliver, deliver_many=self.deliver_many, check=self.check)
+
+    def check(self) -> CheckResult:
+        """For ``msgrelay check``: the file opens and takes a (empty) write transaction."""
+        try:
+            with self._connect(write=True):
+                pass
+        except Exception as exc:  # any failure to open or write is the finding
+            return CheckResult(
+                "store: writable",
+                False,
+                f"{self.path}: {type(exc).__name__}: {exc}",
+                f"make {MSGRELAY_HOME} (default ~/.msgrelay) a writable directory, or point it at one",
+            )
+        return CheckResult("store: writable", True, str(self.path))
 
     # --- reading ---------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

@@ -130,6 +130,13 @@ def register_destinations(register: RegisterDestination) -> None:
     ``deliver_many(deliveries) -> dict[key, Exception]`` (the failures by delivery key; raising
     fails the whole batch), which the relay prefers when present.
 
+    ``register(name, deliver, check=fn)`` contributes to ``msgrelay check``: ``check()`` returns
+    `msgrelay.destinations.CheckResult` lines (``name``, ``ok``, ``detail``, ``fix``) saying whether
+    the destination's settings are present and well-formed and, where the vendor has a cheap read
+    with no side effect, whether its key is accepted. It must not deliver anything; a bad setting is
+    a line that is not ok whose ``fix`` names the variable, not an exception (one that raises is
+    reported as a failed line). Without ``check`` the destination is listed as offering none.
+
     Names are lower case letters, digits, ``-``, ``_`` and ``.``; a name registered twice keeps the
     first registration and records an error against the second plugin.
 

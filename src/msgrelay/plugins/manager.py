@@ -80,7 +80,7 @@ class _Record:
     version: str | None = None
     distribution: str | None = None
     builtin: bool = False
-    state: str = "loaded"  # loaded | failed | disabled
+    state: str = "loaded"  # loaded | failed | disabled | missing (named in MSGRELAY_LOAD_PLUGINS only)
     errors: list[str] = attrs.field(factory=list)
 
 
@@ -168,9 +168,10 @@ class PluginManager(HookDispatcher):
         else:
             selected = []
             for item in wanted:
-                selected += [
-                    ep for ep in found.values() if _canonical(item) in names(ep) and ep not in selected
-                ]
+                matches = [ep for ep in found.values() if _canonical(item) in names(ep)]
+                if not matches and _canonical(item) not in {_canonical(b) for b in self.builtins}:
+                    self._unknown_plugin(item, sorted({n for ep in found.values() for n in names(ep)}))
+                selected += [ep for ep in matches if ep not in selected]
         chosen = []
         for ep in selected:
             if names(ep) & disabled:
@@ -181,6 +182,15 @@ class PluginManager(HookDispatcher):
             else:
                 chosen.append(ep)
         return chosen
+
+    def _unknown_plugin(self, item: str, installed: list[str]) -> None:
+        """A name in ``MSGRELAY_LOAD_PLUGINS`` that no installed plugin has: a warning (a typo would
+        otherwise silently load nothing), an error under ``MSGRELAY_STRICT_PLUGINS``."""
+        close = difflib.get_close_matches(_canonical(item), installed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"installed: {', '.join(installed) or 'none'}"
+        self._records[item] = _Record(item, state="missing")
+        problem = f"no installed plugin is called {item!r}; {hint}"
+        self._load_problem(item, f"${MSGRELAY_LOAD_PLUGINS}", problem)
 
     def _load_one(
         self,

@@ -7,6 +7,7 @@ The client calls it before sending, so a bad request never leaves the process.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -14,9 +15,15 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from msgrelay.errors import Problem, ValidationError
+from msgrelay.errors import Problem, ValidationError, first_problems
 from msgrelay.transport.redact import redact_url
-from msgrelay.upscale.models import HIRING_ACTIVITY, SHARE_MATERIAL, GenerationRequest, LeadInput
+from msgrelay.upscale.models import (
+    HIRING_ACTIVITY,
+    KNOWN_MESSAGE_TYPES,
+    SHARE_MATERIAL,
+    GenerationRequest,
+    LeadInput,
+)
 
 #: The vendor's own wording (contract §5), so local and remote errors read alike.
 REQUIRED = "is required but was missing or blank"
@@ -79,6 +86,11 @@ def _sequence_problems(request: GenerationRequest) -> Iterator[Problem]:
             )
         if is_blank(item.message_type):
             yield Problem(f"message_sequence[{index}].messageType", REQUIRED)
+        elif (close := _close_type(item.message_type)) is not None:
+            yield Problem(
+                f"message_sequence[{index}].messageType",
+                f"unknown message type {item.message_type!r}; did you mean {close!r}?",
+            )
     numbers = [s.step for s in steps if type(s.step) is int]
     if numbers and min(numbers) > 1:  # below 1 is already reported per step
         first = next(i for i, s in enumerate(steps) if s.step == min(numbers))
@@ -90,6 +102,18 @@ def _sequence_problems(request: GenerationRequest) -> Iterator[Problem]:
         yield Problem("material_link", f"is required when message_sequence includes {SHARE_MATERIAL}")
     if HIRING_ACTIVITY in types and is_blank(request.hiring_location):
         yield Problem("hiring_location", f"is required when message_sequence includes {HIRING_ACTIVITY}")
+
+
+def _close_type(message_type: str) -> str | None:
+    """The known type an unknown one is probably a typo of (``conection_request``), else None.
+
+    Types are open (the vendor may add some), so a type unlike every known one passes; one a letter
+    or two from a known type is a typo that would pay for messages nobody wants.
+    """
+    if message_type in KNOWN_MESSAGE_TYPES:
+        return None
+    close = difflib.get_close_matches(message_type.strip().lower(), KNOWN_MESSAGE_TYPES, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _shadowed(extra: dict[str, object], declared: tuple[str, ...], prefix: str = "") -> Iterator[Problem]:
@@ -118,20 +142,24 @@ def _lead_problems(leads: Sequence[LeadInput]) -> Iterator[Problem]:
                 seen[prospect] = index
 
 
+def _problems(request: GenerationRequest) -> Iterator[Problem]:
+    yield from _shadowed(request.extra, _TOP_LEVEL_FIELDS)
+    yield from _required_and_urls(request, REQUIRED_TOP_LEVEL, _URL_TOP_LEVEL)
+    yield from _sequence_problems(request)
+    yield from _lead_problems(request.lead_data)
+
+
 def check_generation_request(request: GenerationRequest) -> list[Problem]:
     """Every problem with ``request``, in wire order; empty when it is valid."""
-    problems = list(_shadowed(request.extra, _TOP_LEVEL_FIELDS))
-    problems.extend(_required_and_urls(request, REQUIRED_TOP_LEVEL, _URL_TOP_LEVEL))
-    problems.extend(_sequence_problems(request))
-    problems.extend(_lead_problems(request.lead_data))
-    return problems
+    return list(_problems(request))
 
 
 def validate_generation_request(request: GenerationRequest) -> None:
-    """Raise one `ValidationError` listing every problem, or return if ``request`` is valid."""
-    problems = check_generation_request(request)
+    """Raise one `ValidationError` listing the first `msgrelay.errors.MAX_PROBLEMS` problems and how
+    many more there are, or return if ``request`` is valid."""
+    problems, more = first_problems(_problems(request))
     if problems:
-        raise ValidationError(problems, subject="generation request")
+        raise ValidationError(problems, subject="generation request", more=more)
 
 
 def validate_secure_request_id(value: str) -> str:

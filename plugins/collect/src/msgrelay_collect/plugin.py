@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
 from msgrelay import Delivery, hookimpl
+from msgrelay.destinations import CheckResult as Line
 from msgrelay.destinations import (
     DemoEmulator,
     DestinationSettings,
@@ -63,6 +64,14 @@ class EnvironmentCollect:
         """The ``msgrelay check`` lines for the environment's settings (a bad one is a failed line)."""
         return check_environment(self.environ)
 
+    def check_results(self) -> list[Line]:
+        """For ``msgrelay check``: `check` as msgrelay's `CheckResult` lines (a failed one's detail
+        names the setting to fix)."""
+        return [
+            Line(r.name, r.ok, r.detail if r.ok else "refused", "" if r.ok else r.detail)
+            for r in self.check()
+        ]
+
     def close(self) -> None:
         """Close the destination's connections, if it was ever used."""
         with self._lock:
@@ -78,7 +87,7 @@ class EnvironmentCollect:
 def register_destinations(register: RegisterDestination) -> None:
     """Register ``collect``: each lead's messages written into a Collect request."""
     collect = EnvironmentCollect()
-    register(DEFAULT_NAME, collect.deliver, deliver_many=collect.deliver_many)
+    register(DEFAULT_NAME, collect.deliver, deliver_many=collect.deliver_many, check=collect.check_results)
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 
 from msgrelay import Delivery, hookimpl
 from msgrelay.destinations import (
+    CheckResult,
     DemoEmulator,
     DestinationSettings,
     RegisterDestination,
@@ -62,6 +63,13 @@ class EnvironmentHubSpot:
         """`HubSpotDestination.deliver_many`."""
         return self.destination().deliver_many(deliveries)
 
+    def check(self) -> list[CheckResult]:
+        """For ``msgrelay check``: `check_environment` as lines (settings, token, id property)."""
+        problems = check_environment(self.environ)
+        if problems:
+            return [CheckResult(f"{DEFAULT_NAME}: settings", False, "refused", p) for p in problems]
+        return [CheckResult(f"{DEFAULT_NAME}: settings", True, "token accepted, id property present")]
+
     def close(self) -> None:
         """Close the destination's connections, if it was ever used."""
         with self._lock:
@@ -88,7 +96,7 @@ def check_environment(environ: Mapping[str, str] | None = None) -> list[str]:
 def register_destinations(register: RegisterDestination) -> None:
     """Register ``hubspot``: each lead upserted as a contact of the portal of ``MSGRELAY_HUBSPOT_TOKEN``."""
     hubspot = EnvironmentHubSpot()
-    register(DEFAULT_NAME, hubspot.deliver, deliver_many=hubspot.deliver_many)
+    register(DEFAULT_NAME, hubspot.deliver, deliver_many=hubspot.deliver_many, check=hubspot.check)
 
 
 @hookimpl

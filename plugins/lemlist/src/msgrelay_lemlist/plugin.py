@@ -14,11 +14,13 @@ from contextlib import AbstractContextManager
 
 from msgrelay import Delivery, hookimpl
 from msgrelay.destinations import (
+    CheckResult,
     DemoEmulator,
     DestinationSettings,
     RegisterDestination,
     RegisterDestinationType,
 )
+from msgrelay.errors import MsgrelayError
 from msgrelay_lemlist.destination import DESTINATION_TYPE, LemlistDestination
 from msgrelay_lemlist.emulator import serve
 from msgrelay_lemlist.settings import LemlistSettings
@@ -63,6 +65,15 @@ class EnvironmentLemlist:
         """`LemlistDestination.check`."""
         return self.destination().check()
 
+    def check_results(self) -> list[CheckResult]:
+        """For ``msgrelay check``: `check` as one line (the key and the campaign, by cheap reads); a
+        refused setting is a failed line whose fix names the variable."""
+        try:
+            found = self.check()
+        except MsgrelayError as exc:
+            return [CheckResult(f"{DESTINATION_TYPE}: settings", False, "refused", str(exc))]
+        return [CheckResult(f"{DESTINATION_TYPE}: settings", True, found)]
+
     def close(self) -> None:
         """Close the destination's connections, if it was ever used."""
         with self._lock:
@@ -78,7 +89,9 @@ class EnvironmentLemlist:
 def register_destinations(register: RegisterDestination) -> None:
     """Register ``lemlist``: each lead added to ``MSGRELAY_LEMLIST_CAMPAIGN_ID`` with its texts."""
     lemlist = EnvironmentLemlist()
-    register(DESTINATION_TYPE, lemlist.deliver, deliver_many=lemlist.deliver_many)
+    register(
+        DESTINATION_TYPE, lemlist.deliver, deliver_many=lemlist.deliver_many, check=lemlist.check_results
+    )
 
 
 @hookimpl
