@@ -74,3 +74,26 @@ def test_the_sweep_runs_on_schedule_under_steady_webhook_traffic(
     assert sweeps == ["sweep delivered 0", "sweep delivered 1"]
     assert log.index("sweep delivered 1") < log.index(f"process {marker}")
     assert [d.attempt for d in flaky.calls] == [1, 2]
+
+
+def test_a_sweep_with_nothing_to_poll_logs_no_failure(msgrelay_harness: RelayHarness, caplog: Any) -> None:
+    """A poll that finds nothing due returns 0; the sweep must not take that count for a report
+    (it did: every idle sweep logged "relay step failed" with an AttributeError)."""
+    harness = msgrelay_harness
+    swept: list[int] = []
+
+    class Observed(Relay):
+        def poll_due(self) -> int:
+            count = super().poll_due()
+            swept.append(count)
+            return count
+
+    def relay() -> Relay:
+        return Observed(
+            ledger=harness.ledger, plugins=harness.plugins, upscale=harness.client, destinations=["store"]
+        )
+
+    caplog.set_level("INFO", logger="msgrelay.relay.worker")
+    with RelayWorker(relay, sweep_interval=3600.0):
+        wait_until(lambda: swept == [0])
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")], caplog.text

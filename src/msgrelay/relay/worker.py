@@ -104,7 +104,11 @@ class RelayWorker:
         """Run the sweep (poll submissions without a webhook, then resume); returns when the next is due."""
         poll = getattr(relay, "poll_due", None)
         if poll is not None:  # a host's own relay object may not poll
-            self._safely(lambda: poll() and None)
+
+            def polled() -> None:
+                poll()  # a count, not a report: ``poll() and None`` gave 0 to `_safely` as one
+
+            self._safely(polled)
         self._safely(relay.run_pending)
         # Counted from the end, so a sweep longer than the interval still leaves time for the queue.
         return self.clock() + self.sweep_interval
