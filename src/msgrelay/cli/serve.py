@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from typing import Any
 
 from msgrelay.cli._common import (
@@ -15,7 +16,9 @@ from msgrelay.cli._common import (
     resolve_destinations,
     sigterm_as_interrupt,
 )
+from msgrelay.cli._retention import pruner, retention_days
 from msgrelay.config import MSGRELAY_API_TOKEN
+from msgrelay.destinations.store import Store
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
@@ -74,6 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         plugins = PluginManager().load()
         # Checked now, --to or the environment's, so a typo fails at start rather than at each webhook.
         relay_destinations = resolve_destinations(plugins, args.to)
+        days = retention_days()  # a bad value fails at start, naming the variable
         ledger = SQLiteLedger()
         try:
             worker = RelayWorker(
@@ -82,7 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     plugins=plugins,
                     destinations=relay_destinations,
                     batch_size=args.batch_size,
-                )
+                ),
+                housekeeping=None if days is None else pruner(ledger, Store(), days=days, clock=time.time),
             )
             receiver = Receiver(
                 ledger=ledger,

@@ -34,6 +34,7 @@ __all__ = [
     "Failure",
     "HookErrorRow",
     "Ledger",
+    "Pruned",
     "SQLiteLedger",
     "Submission",
     "delivery_key",
@@ -53,6 +54,7 @@ from msgrelay.ledger.base import (
     Failure,
     HookErrorRow,
     Ledger,
+    Pruned,
     Submission,
     delivery_key,
 )
