@@ -4,7 +4,8 @@ The child imports everything and warms the decoder up on a small body, reads the
 kernel's peak-RSS mark (``/proc/self/clear_refs``), decodes, and reads the peak (``VmHWM``) again,
 with the result alive. Where ``/proc`` cannot be written (macOS), the peak is `resource`'s
 ``ru_maxrss``, which cannot be reset, so it is only right for bodies larger than anything before.
-It prints one JSON object: the body's size and the growth of the peak, in bytes.
+Each decoder takes the full user path: parse, build the typed result, read every field of every
+lead. It prints one JSON object: the body's size and the growth of the peak, in bytes.
 """
 
 from __future__ import annotations
@@ -17,23 +18,36 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from bench import payloads, peers
-from bench.codec import read_every_lead
+from bench import codec, payloads, peers
 from msgrelay.upscale import convert
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def _read(result: Any, reader: Callable[[Any], int]) -> Any:
+    reader(result)
+    return result
+
+
+#: The full user path of each decoder (parse, build, read every field), returning the result.
 DECODERS: dict[str, Callable[[bytes], object]] = {
-    "orjson.loads (untyped floor)": orjson.loads,
-    "msgspec Structs": peers.MS_RETRIEVE.decode,
-    "pydantic v2 model_validate_json": peers.PdRetrieve.model_validate_json,
-    "msgrelay decode_retrieve": lambda body: convert.decode_retrieve(body, 200),
-    "msgrelay decode_retrieve, then read every lead": lambda body: read_every_lead(
-        convert.decode_retrieve(body)
+    codec.FLOOR: lambda body: _read(orjson.loads(body), codec.read_dicts),
+    codec.MSGSPEC: lambda body: _read(
+        peers.MS_RETRIEVE.decode(body), lambda r: codec.read_typed(r.metadata, r.campaign.leads_data)
     ),
+    codec.PYDANTIC: lambda body: _read(
+        peers.PdRetrieve.model_validate_json(body),
+        lambda r: codec.read_typed(r.metadata, r.campaign.leads_data),
+    ),
+    codec.CATTRS: lambda body: _read(
+        peers.CA_CONVERTER.structure(orjson.loads(body), peers.CaRetrieve),
+        lambda r: codec.read_typed(r.metadata, r.campaign.leads_data),
+    ),
+    codec.MSGRELAY: lambda body: _read(convert.decode_retrieve(body, 200), codec.read_msgrelay),
 }
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "MSGRELAY_LOAD_PLUGINS",
     "MSGRELAY_POLL_AFTER",
     "MSGRELAY_POLL_GIVE_UP",
+    "MSGRELAY_RETENTION_DAYS",
     "MSGRELAY_STRICT_PLUGINS",
     "MSGRELAY_TRACE_PLUGINS",
     "MSGRELAY_WEBHOOK_SECRET",
@@ -56,6 +57,9 @@ MSGRELAY_API_TOKEN = "MSGRELAY_API_TOKEN"
 MSGRELAY_POLL_AFTER = "MSGRELAY_POLL_AFTER"
 #: Seconds after a submission before polling gives up and dead-letters it (default 172800, two days).
 MSGRELAY_POLL_GIVE_UP = "MSGRELAY_POLL_GIVE_UP"
+
+#: Days after which ``serve`` prunes delivered ledger rows and stored deliveries; unset keeps all.
+MSGRELAY_RETENTION_DAYS = "MSGRELAY_RETENTION_DAYS"
 
 #: Every variable msgrelay reads starts with one of these (tests clear them all).
 ENV_PREFIXES = ("UPSCALE_", "COLLECT_", "MSGRELAY_")

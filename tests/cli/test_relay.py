@@ -320,3 +320,108 @@ def test_a_killed_relay_resumes_with_relay_pending_and_delivers_nothing_twice(
     assert second == keys[4:]
     assert Store(plugin_store).summary()["leads"] == 10
     assert Store(plugin_store).summary()["messages"] == 20
+
+
+def test_relay_prune_deletes_what_is_delivered_and_old_and_nothing_else(
+    upscale_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``relay --prune --older-than 30``: nothing while the deliveries are recent; 31 days on, the
+    delivered rows, the batch's items and the store's rows go, and a repeated relay of the batch is
+    still recognised (its inbox row stays)."""
+    import msgrelay.cli.relay as cli_relay
+
+    sid = generated(upscale_env, 3)
+    assert run(capsys, "relay", sid)[0] == 0
+    code, report, _ = run(capsys, "relay", "--prune", "--older-than", "30")
+    assert code == 0
+    assert report == {
+        "older_than_days": 30.0,
+        "ledger": {"outbox": 0, "items": 0, "hook_errors": 0},
+        "store": {"deliveries": 0},
+    }
+    later = cli_relay._clock() + 31 * 86_400
+    monkeypatch.setattr(cli_relay, "_clock", lambda: later)
+    code, report, _ = run(capsys, "relay", "--prune", "--older-than", "30")
+    assert code == 0
+    assert report["ledger"] == {"outbox": 3, "items": 3, "hook_errors": 0}
+    assert report["store"] == {"deliveries": 3}
+    code, status, _ = run(capsys, "relay", "--status")
+    assert status["deliveries"] == {}
+    assert status["store"]["leads"] == 0
+    assert status["batches"] == {"fanned_out": 1}
+
+
+def test_relay_prune_takes_the_days_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --older-than, ``MSGRELAY_RETENTION_DAYS``; neither is a usage error naming both."""
+    code, _, err = run(capsys, "relay", "--prune")
+    assert code == 2
+    assert "--prune needs --older-than DAYS (or MSGRELAY_RETENTION_DAYS set)" in err
+    monkeypatch.setenv("MSGRELAY_RETENTION_DAYS", "7")
+    code, report, _ = run(capsys, "relay", "--prune")
+    assert (code, report["older_than_days"]) == (0, 7.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--prune", "--older-than", "abc"], "expected a number of days, got 'abc'"),
+        (["--prune", "--older-than", "0"], "expected a number of days more than 0, got '0'"),
+        (["--prune", "--older-than", "nan"], "expected a number of days more than 0, got 'nan'"),
+        (
+            ["--pending", "--older-than", "3"],
+            "--older-than does not apply to --pending; it goes with --prune",
+        ),
+        (["--prune", "--status"], "not allowed with argument"),
+    ],
+)
+def test_relay_prune_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    try:
+        code = main(["relay", *argv])
+    except SystemExit as exc:  # argparse's own errors
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_bad_retention_setting_is_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MSGRELAY_RETENTION_DAYS", "a month")
+    code, _, err = run(capsys, "relay", "--prune")
+    assert code == 2
+    assert "MSGRELAY_RETENTION_DAYS must be a number of days, got 'a month'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_serve_prunes_old_delivered_rows_when_retention_is_set(tmp_path: Path) -> None:
+    """``serve`` with ``MSGRELAY_RETENTION_DAYS``: its background worker prunes at start; a pending
+    delivery of the same age stays."""
+    home = tmp_path / "home"
+    old = 1_000_000.0  # 1970: far older than any retention
+    with SQLiteLedger(home / "ledger.sqlite3") as ledger:
+        for batch in ("done", "waiting"):
+            ledger.record_event("upscale", batch, event="{}", destinations=None, now=old)
+            claim = ledger.claim_batch("o", now=old, lease=60, batch_id=batch)
+            assert claim is not None
+            ledger.fan_out(
+                claim, "o", context="{}", items=[(f"{batch}-1", "{}")], destinations=["nowhere"], now=old
+            )
+        # "waiting"'s delivery is pending, due in the far future: serve must neither deliver nor prune it.
+        ledger._conn().execute("UPDATE outbox SET next_attempt_at = 1e12 WHERE batch_id = 'waiting'")
+        [done] = ledger.claim_deliveries("o", now=old, lease=60, limit=10, batch_id="done")
+        ledger.settle("o", delivered=[done.id], failed=[], now=old)
+    env = {**os.environ, "MSGRELAY_HOME": str(home), "MSGRELAY_RETENTION_DAYS": "30"}
+    proc, _ = _serve(env, tmp_path / "serve.log", "--insecure")
+    try:
+        with SQLiteLedger(home / "ledger.sqlite3") as ledger:
+            wait_until(lambda: ledger.batch_counts("upscale", "done") == {}, what="the prune")
+            assert ledger.batch_counts("upscale", "waiting") == {"pending": 1}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()

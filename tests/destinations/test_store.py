@@ -103,3 +103,33 @@ def test_the_default_path_follows_msgrelay_home(tmp_path: Path, monkeypatch: pyt
     assert store.path == tmp_path / "a" / "store.sqlite3"
     monkeypatch.setenv("MSGRELAY_HOME", str(tmp_path / "b"))
     assert store.path == tmp_path / "b" / "store.sqlite3"
+
+
+def test_prune_deletes_old_deliveries_with_their_messages_and_batch_rows(tmp_path: Path) -> None:
+    """Deliveries stored before the cut go with their messages; later ones and their batch stay."""
+    now = [1_768_473_000.0]
+    store = Store(tmp_path / "store.sqlite3", clock=lambda: now[0])
+    old_context = RelayContext(source="upscale", batch_id="sid-old")
+    store.deliver(
+        Delivery(
+            destination="store",
+            key="d_old",
+            context=old_context,
+            lead=Lead(external_prospect_id="old", messages={"connection_request": "Hi"}),
+        )
+    )
+    now[0] += 100.0
+    store.deliver(delivery("d_new", "crm-new", connection_request="Hi Grace", first_follow_up="Again"))
+    assert store.prune(before=now[0] - 50.0) == 1
+    assert store.summary()["leads"] == 1
+    assert store.summary()["messages"] == 2
+    assert [row["external_prospect_id"] for row in store.rows()] == ["crm-new", "crm-new"]
+    with store._connect(write=False) as conn:
+        assert conn.execute("SELECT batch_id FROM batches").fetchall() == [("sid-1",)]
+    assert store.prune(before=now[0] - 50.0) == 0
+
+
+def test_prune_of_a_store_never_written_is_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store.sqlite3")
+    assert store.prune(before=1e12) == 0
+    assert not store.path.exists()

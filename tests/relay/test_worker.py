@@ -93,3 +93,31 @@ def test_a_sweep_with_nothing_to_poll_logs_no_failure(msgrelay_harness: RelayHar
     with caplog.at_level("ERROR", logger="msgrelay.relay.worker"), RelayWorker(relay, sweep_interval=3600.0):
         wait_until(lambda: bool(swept), what="the first sweep")
     assert [r.getMessage() for r in caplog.records if r.name == "msgrelay.relay.worker"] == []
+
+
+def test_housekeeping_runs_at_start_then_once_per_interval(msgrelay_harness: RelayHarness) -> None:
+    """``serve`` passes the retention pruning as housekeeping: run with the first sweep, then only
+    when its interval has passed, however often the sweep runs; a failing run is retried later.
+
+    The sweeps are driven one by one on this thread (the worker's loop waits in real time)."""
+    harness = msgrelay_harness
+    clock = FakeClock()
+    housekept: list[float] = []
+
+    def housekeeping() -> None:
+        housekept.append(clock())
+        if len(housekept) == 2:
+            raise OSError("disk busy")  # logged; the worker carries on
+
+    worker = RelayWorker(
+        lambda: None, sweep_interval=10.0, clock=clock, housekeeping=housekeeping, housekeeping_interval=100.0
+    )
+    relay = Relay(ledger=harness.ledger, plugins=harness.plugins, upscale=harness.client)
+    try:
+        for _ in range(31):  # 300 s of sweeps, one every 10 s
+            worker._sweep(relay)
+            clock.advance(10.0)
+    finally:
+        relay.close()
+    start = 1_000_000.0
+    assert housekept == [start, start + 100.0, start + 200.0, start + 300.0]

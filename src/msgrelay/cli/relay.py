@@ -1,9 +1,10 @@
-"""``msgrelay relay``: deliver completed generations to destinations, resume, inspect, re-drive, export."""
+"""``msgrelay relay``: deliver generations to destinations; resume, inspect, re-drive, export, prune."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from msgrelay.cli._common import (
     positive_int,
     print_json,
 )
+from msgrelay.cli._retention import prune, retention_days
+from msgrelay.config import MSGRELAY_RETENTION_DAYS
 from msgrelay.destinations.delivery import COLLECT, UPSCALE
 from msgrelay.destinations.store import Store
 from msgrelay.ledger import SQLiteLedger
@@ -29,6 +32,8 @@ from msgrelay.relay.poll import poll_settings
 from msgrelay.upscale.validation import validate_secure_request_id
 
 DEFAULT_BATCH_SIZE = 500
+#: Seconds since the epoch: what ``--prune`` counts ages from (a test moves it on).
+_clock = time.time
 
 #: The options each mode uses (argparse attribute → the option as the user spelled it). Any other
 #: option given with a mode is refused rather than silently ignored.
@@ -39,6 +44,7 @@ _OPTIONS = {
     "batch_size": "--batch-size",
     "output": "-o/--output",
     "config": "--config",
+    "older_than": "--older-than",
 }
 _USES = {
     "an ID": {"to", "collect", "max_wait", "batch_size", "config"},
@@ -46,6 +52,7 @@ _USES = {
     "--status": set(),
     "--retry-dead": {"to", "max_wait", "batch_size", "config"},
     "--export": {"output"},
+    "--prune": {"older_than"},
 }
 
 
@@ -60,7 +67,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "destination: each delivery carries a stable key. Prints a JSON report; exits 1 if anything is left "
         "undelivered.",
         epilog="Examples: msgrelay relay 5c0f8a2e-... --to store,hubspot | msgrelay relay --pending | "
-        "msgrelay relay --status | msgrelay relay --export csv -o messages.csv",
+        "msgrelay relay --status | msgrelay relay --export csv -o messages.csv | "
+        "msgrelay relay --prune --older-than 30",
     )
     parser.add_argument(
         "secure_request_id",
@@ -89,6 +97,20 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "--export",
         choices=("jsonl", "csv"),
         help="print the built-in store's messages as JSON Lines or CSV (one row per message)",
+    )
+    mode.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete what is finished and older than --older-than DAYS (default $MSGRELAY_RETENTION_DAYS): "
+        "delivered ledger rows, the stored leads of batches with nothing left to deliver, old hook errors, "
+        "and the built-in store's deliveries; never anything pending, claimed or dead",
+    )
+    parser.add_argument(
+        "--older-than",
+        type=_days,
+        default=None,
+        metavar="DAYS",
+        help="with --prune: the age in days, more than 0 (fractions allowed)",
     )
     parser.add_argument(
         "--to",
@@ -135,18 +157,29 @@ def cmd_relay(args: argparse.Namespace) -> int:
             ("--status", args.status),
             ("--retry-dead", args.retry_dead),
             ("--export", args.export is not None),
+            ("--prune", args.prune),
         )
         if chosen
     ]
     if args.secure_request_id is not None and modes:
-        raise UsageError("give either an ID or one of --pending, --status, --retry-dead, --export")
+        raise UsageError("give either an ID or one of --pending, --status, --retry-dead, --export, --prune")
     if args.secure_request_id is None and not modes:
-        raise UsageError("give an ID to relay, or one of --pending, --status, --retry-dead, --export")
+        raise UsageError(
+            "give an ID to relay, or one of --pending, --status, --retry-dead, --export, --prune"
+        )
     _refuse_unused_options(args, modes[0] if modes else "an ID")
     if args.export:
         return _export(args.export, args.output)
+    days = args.older_than
+    if args.prune and days is None:
+        days = retention_days()
+        if days is None:
+            raise UsageError(f"--prune needs --older-than DAYS (or {MSGRELAY_RETENTION_DAYS} set)")
     ledger = SQLiteLedger()
     try:
+        if args.prune:
+            print_json(prune(ledger, Store(), days=days, now=_clock()))
+            return EXIT_OK
         if args.status:
             status = ledger.status()
             status["waiting_submissions"] = _waiting(ledger)
@@ -190,6 +223,17 @@ def _waiting(ledger: SQLiteLedger) -> list[dict[str, Any]]:
 
 def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _days(value: str) -> float:
+    """argparse type for ``--older-than``: a number of days more than 0."""
+    try:
+        days = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days, got {value!r}") from None
+    if not days > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number of days more than 0, got {value!r}")
+    return days
 
 
 def _refuse_unused_options(args: argparse.Namespace, mode: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from typing import Any
 
 from msgrelay.cli._common import (
@@ -17,7 +18,9 @@ from msgrelay.cli._common import (
     positive_int,
     sigterm_as_interrupt,
 )
+from msgrelay.cli._retention import pruner, retention_days
 from msgrelay.config import MSGRELAY_API_TOKEN
+from msgrelay.destinations.store import Store
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
@@ -100,6 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         routes = install_config(plugins, args.config)
         relay_destinations = explicit_destinations(plugins, args.to, routes=routes)
         poll_settings()  # a bad MSGRELAY_POLL_* fails here, not in the background relay's thread
+        days = retention_days()  # a bad value fails at start, naming the variable
         ledger = SQLiteLedger()
         try:
             worker = RelayWorker(
@@ -109,7 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     destinations=relay_destinations,
                     batch_size=args.batch_size,
                     routes=routes,
-                )
+                ),
+                housekeeping=None if days is None else pruner(ledger, Store(), days=days, clock=time.time),
             )
             receiver = Receiver(
                 ledger=ledger,

@@ -149,6 +149,27 @@ class Store:
             conn.executemany("INSERT INTO messages (delivery, message_type, text) VALUES (?, ?, ?)", messages)
         return {}
 
+    def prune(self, *, before: float) -> int:
+        """Retention: delete the deliveries stored before ``before`` (epoch seconds) with their messages;
+        how many deliveries.
+
+        The ledger's outbox, not this table, is what keeps a delivery from being made twice, so an
+        old row can go; a batch's status row goes with its last delivery.
+        """
+        if not self.path.exists():
+            return 0
+        with self._connect(write=True) as conn:
+            conn.execute(
+                "DELETE FROM messages WHERE delivery IN (SELECT id FROM deliveries WHERE delivered_at < ?)",
+                (before,),
+            )
+            deleted = conn.execute("DELETE FROM deliveries WHERE delivered_at < ?", (before,)).rowcount
+            conn.execute(
+                "DELETE FROM batches WHERE (source, batch_id) NOT IN"
+                " (SELECT source, batch_id FROM deliveries)"
+            )
+        return deleted
+
     def register_as(self, register: RegisterDestination, name: str = "store") -> None:
         """Register this store as a destination under ``name``."""
         register(name, self.deliver, deliver_many=self.deliver_many, check=self.check)

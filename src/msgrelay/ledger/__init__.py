@@ -35,6 +35,7 @@ __all__ = [
     "Failure",
     "HookErrorRow",
     "Ledger",
+    "Pruned",
     "SQLiteLedger",
     "Submission",
     "delivery_key",
@@ -55,6 +56,7 @@ from msgrelay.ledger.base import (
     Failure,
     HookErrorRow,
     Ledger,
+    Pruned,
     Submission,
     delivery_key,
 )

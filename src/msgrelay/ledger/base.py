@@ -27,6 +27,7 @@ __all__ = [
     "Failure",
     "HookErrorRow",
     "Ledger",
+    "Pruned",
     "Submission",
     "delivery_key",
 ]
@@ -121,6 +122,22 @@ class HookErrorRow:
     error: str
     source: str = ""
     batch_id: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Pruned:
+    """What `Ledger.prune_delivered` deleted: rows of each kind."""
+
+    #: Deliveries (outbox rows) in state delivered.
+    outbox: int
+    #: Stored leads of batches with no delivery left to make.
+    items: int
+    #: Hook errors recorded.
+    hook_errors: int
+
+    def to_json(self) -> dict[str, int]:
+        """``{"outbox": ..., "items": ..., "hook_errors": ...}``."""
+        return {"outbox": self.outbox, "items": self.items, "hook_errors": self.hook_errors}
 
 
 class Ledger(Protocol):
@@ -262,6 +279,22 @@ class Ledger(Protocol):
     def retry_dead(
         self, *, now: float, destination: str | None = None, key: str | None = None
     ) -> tuple[int, int]: ...
+
+    def prune_delivered(self, *, before: float) -> Pruned:
+        """Retention: delete finished rows older than ``before`` (epoch seconds); what was deleted.
+
+        Every backend implements the same rule (``msgrelay relay --prune`` and ``serve`` with
+        ``MSGRELAY_RETENTION_DAYS`` call it):
+
+        - deliveries in state delivered whose ``delivered_at`` is before ``before``;
+        - the stored leads (items) of a batch fanned out before ``before`` once none of its
+          deliveries is left (a pending, claimed or dead one keeps them: it is delivered from them);
+        - hook errors recorded before ``before``.
+
+        Never a pending, claimed or dead row of any table, and never a batch's inbox row (it is
+        what recognises a repeated webhook as already relayed). A backend does it atomically.
+        """
+        ...
 
     def record_hook_errors(self, rows: Sequence[HookErrorRow], *, now: float) -> None: ...
     def batch_counts(self, source: str, batch_id: str) -> dict[str, int]: ...

@@ -35,6 +35,10 @@ class RelayWorker:
         relay_factory: makes the `msgrelay.relay.Relay` this worker uses (in its own thread).
         sweep_interval: seconds from the end of one sweep to the start of the next.
         clock: monotonic seconds; injected for tests.
+        housekeeping: run with a sweep at start and then at most every ``housekeeping_interval``
+            seconds (``serve`` passes the retention pruning when ``MSGRELAY_RETENTION_DAYS`` is set);
+            a failure is logged and retried at the next interval, like any step.
+        housekeeping_interval: seconds between two housekeeping runs.
     """
 
     def __init__(
@@ -43,10 +47,15 @@ class RelayWorker:
         *,
         sweep_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        housekeeping: Callable[[], object] | None = None,
+        housekeeping_interval: float = 3600.0,
     ) -> None:
         self.relay_factory = relay_factory
         self.sweep_interval = sweep_interval
         self.clock = clock
+        self.housekeeping = housekeeping
+        self.housekeeping_interval = housekeeping_interval
+        self._next_housekeeping: float | None = None
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -110,6 +119,16 @@ class RelayWorker:
 
             self._safely(poll_submissions)
         self._safely(relay.run_pending)
+        housekeeping = self.housekeeping
+        if housekeeping is not None and (
+            self._next_housekeeping is None or self.clock() >= self._next_housekeeping
+        ):
+            self._next_housekeeping = self.clock() + self.housekeeping_interval
+
+            def housekept() -> None:
+                housekeeping()
+
+            self._safely(housekept)
         # Counted from the end, so a sweep longer than the interval still leaves time for the queue.
         return self.clock() + self.sweep_interval
 

@@ -2,7 +2,8 @@
 
 The file is ``$MSGRELAY_HOME/ledger.sqlite3`` in WAL mode, safe for several processes on one
 machine. The class is assembled from one part per group of tables (`msgrelay.ledger.sqlite.submissions`,
-`msgrelay.ledger.sqlite.inbox`, `msgrelay.ledger.sqlite.outbox`, all on `msgrelay.ledger.sqlite.base`)
+`msgrelay.ledger.sqlite.inbox`, `msgrelay.ledger.sqlite.outbox`) and retention
+(`msgrelay.ledger.sqlite.retention`), all on `msgrelay.ledger.sqlite.base`,
 and adds the reports that span them. These modules are the only ones with SQL.
 """
 
@@ -14,12 +15,13 @@ from typing import Any
 from msgrelay.ledger.base import HookErrorRow
 from msgrelay.ledger.sqlite.inbox import SQLiteInbox
 from msgrelay.ledger.sqlite.outbox import SQLiteOutbox
+from msgrelay.ledger.sqlite.retention import SQLiteRetention
 from msgrelay.ledger.sqlite.submissions import SQLiteSubmissions
 
 __all__ = ["SQLiteLedger"]
 
 
-class SQLiteLedger(SQLiteSubmissions, SQLiteInbox, SQLiteOutbox):
+class SQLiteLedger(SQLiteSubmissions, SQLiteInbox, SQLiteOutbox, SQLiteRetention):
     """The SQLite ledger.
 
     Args:
