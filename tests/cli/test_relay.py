@@ -54,6 +54,12 @@ def deliver(delivery):
     if hang and _calls >= int(hang):
         _log("hang")
         time.sleep(3600)
+    pause = os.environ.get("PAUSE_AT")
+    if pause and _calls == int(pause):
+        _log("paused")
+        deadline = time.monotonic() + 60
+        while not os.path.exists(os.environ["RESUME_FILE"]) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 @hookspecs.hookimpl
 def register_destinations(register):
@@ -425,3 +431,46 @@ def test_serve_prunes_old_delivered_rows_when_retention_is_set(tmp_path: Path) -
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait()
+
+
+def test_sigterm_mid_chunk_finishes_the_delivery_releases_the_rest_and_exits_1(
+    site: Path, tmp_path: Path, upscale_env: Sandbox
+) -> None:
+    """SIGTERM during the third of ten deliveries: that one finishes and is recorded, the other seven are
+    released (due at once), exit 1; ``relay --pending`` then delivers those seven, so no key goes twice."""
+    sid = generated(upscale_env, 10)
+    plugin_log, resume = Path(os.environ["PLUGIN_LOG"]), tmp_path / "resume"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), *sys.path]),
+        "PAUSE_AT": "3",
+        "RESUME_FILE": str(resume),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msgrelay", "relay", sid, "--to", "controlled", "--max-wait", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: plugin_log.exists() and "paused" in plugin_log.read_text(), what="the pause")
+        proc.send_signal(signal.SIGTERM)
+        resume.touch()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    report = orjson.loads(out)
+    assert (report["delivered"], report["released"]) == (3, 7)
+    assert report["deliveries"] == {"delivered": 3, "pending": 7}
+    assert "7 claimed deliveries released" in err
+    env.pop("PAUSE_AT")
+    resumed = subprocess.run(
+        [sys.executable, "-m", "msgrelay", "relay", "--pending"], env=env, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    keys = [line.split()[1] for line in plugin_log.read_text().splitlines() if not line.endswith("paused")]
+    assert sorted(keys) == sorted(delivery_key("controlled", "upscale", sid, f"lead-{i}") for i in range(10))

@@ -58,7 +58,10 @@ def test_the_sweep_runs_on_schedule_under_steady_webhook_traffic(
     assert setup.relay(generated(harness, "failed"), destinations=["flaky"], max_wait=0.0).retried == 1
 
     def webhook(sid: str) -> None:
-        # What the receiver does: store the event, then hand it to the worker.
+        # What the receiver does: store the event, then hand it to the worker. Only once the worker
+        # waits again (its next sweep time fixed) may the clock move: a sweep started while the event
+        # is stored would deliver the webhook's batch too.
+        assert worker.wait_idle(30.0), "the worker never went idle"
         harness.ledger.record_event(UPSCALE, sid, event="{}", destinations=None, now=clock())
         worker.submit(UPSCALE, sid)
         wait_until(lambda: f"process {sid}" in log, what=f"processing {sid}")
@@ -66,8 +69,10 @@ def test_the_sweep_runs_on_schedule_under_steady_webhook_traffic(
     with RelayWorker(relay, sweep_interval=1000.0, clock=clock) as worker:
         wait_until(lambda: bool(log), what="the first sweep")
         for i in range(3):
+            sid = generated(harness, f"webhook-{i}")
+            assert worker.wait_idle(30.0), "the worker never went idle"
             clock.advance(400.0)
-            webhook(generated(harness, f"webhook-{i}"))
+            webhook(sid)
         # One more, with no time passing: once it is processed, any sweep due before it has run.
         webhook(marker := generated(harness, "marker"))
     sweeps = [line for line in log if line.startswith("sweep")]
@@ -121,3 +126,16 @@ def test_housekeeping_runs_at_start_then_once_per_interval(msgrelay_harness: Rel
         relay.close()
     start = 1_000_000.0
     assert housekept == [start, start + 100.0, start + 200.0, start + 300.0]
+
+
+def test_a_sweep_that_polls_nothing_logs_no_failure(msgrelay_harness: RelayHarness, caplog: Any) -> None:
+    """``poll_due`` answers a count (0 when nothing was due): the worker must not take it for a report
+    and log a failed step every sweep."""
+    harness = msgrelay_harness
+
+    def relay() -> Relay:
+        return Relay(ledger=harness.ledger, plugins=harness.plugins, upscale=harness.client)
+
+    with caplog.at_level("ERROR", logger="msgrelay.relay.worker"), RelayWorker(relay) as worker:
+        assert worker.wait_idle(30.0), "the worker never went idle after its first sweep"
+    assert [r.getMessage() for r in caplog.records] == []

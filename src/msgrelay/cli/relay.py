@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
+import contextlib
+import signal
 import sys
 import time
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,8 @@ from msgrelay.upscale.validation import validate_secure_request_id
 DEFAULT_BATCH_SIZE = 500
 #: Seconds since the epoch: what ``--prune`` counts ages from (a test moves it on).
 _clock = time.time
+#: Seconds a SIGTERM leaves the delivery in progress to finish before the run is abandoned.
+STOP_TIMEOUT = 20.0
 
 #: The options each mode uses (argparse attribute → the option as the user spelled it). Any other
 #: option given with a mode is refused rather than silently ignored.
@@ -197,12 +204,41 @@ def cmd_relay(args: argparse.Namespace) -> int:
         batch_size = DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
         relay = Relay(ledger=ledger, plugins=plugins, batch_size=batch_size, routes=routes)
         try:
-            return _run(relay, args, destinations)
+            with _stop_on_sigterm(relay):
+                return _run(relay, args, destinations)
         finally:
             relay.close()
             plugins.destinations.close()
     finally:
         ledger.close()
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(relay: Relay, timeout: float = STOP_TIMEOUT) -> Iterator[None]:
+    """While inside, SIGTERM stops the relay cleanly (`Relay.stop`): nothing new is claimed, the delivery
+    in progress is finished and recorded, the rest released. A delivery still running ``timeout`` s
+    later, or a second SIGTERM, interrupts the run (exit 130; its claims are released by the next run).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    restore = previous if previous is not None else signal.SIG_DFL
+    timer = threading.Timer(timeout, _thread.interrupt_main)
+    timer.daemon = True
+
+    def stop(signum: int, frame: object) -> None:
+        if relay.stopping:
+            raise KeyboardInterrupt
+        relay.stop()
+        timer.start()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGTERM, restore)
 
 
 def _waiting(ledger: SQLiteLedger) -> list[dict[str, Any]]:
@@ -276,6 +312,13 @@ def _run(relay: Relay, args: argparse.Namespace, destinations: list[str] | None)
 def _finish(report: RelayReport, extra: dict[str, Any]) -> int:
     out = {**extra, **report.to_json()}
     print_json(out)
+    if report.released:
+        print(
+            f"msgrelay: stopped; {report.released} claimed deliveries released undelivered, for "
+            "'msgrelay relay --pending'",
+            file=sys.stderr,
+        )
+        return EXIT_API
     deliveries = extra.get("deliveries", {})
     left = deliveries.get("pending", 0) + deliveries.get("claimed", 0) + deliveries.get("dead", 0)
     failed_batch = extra.get("batch_state") in {"pending", "dead"} or bool(

@@ -9,12 +9,18 @@ by destination and hands each group to the destination's ``deliver_batch``, in c
 recorded per chunk, so a slow destination does not hold back what the others finished.
 
 The lease is what keeps a second worker off rows this one is delivering, so it must not run out
-mid-delivery. Before each chunk (except the first, right after the claim) the lease of every row of
-the round still held is renewed, and rows taken over meanwhile (this worker was too slow) are
-dropped, not delivered. A chunk is sized from the destination's last measured pace to take at most
-`CHUNK_SHARE` of the lease; a destination whose pace is not known yet gets `FIRST_CHUNK` rows. What
-renewing cannot cover is one ``deliver`` call outlasting the whole lease: another worker may then
-deliver the same key again, and `settle` records the outcome only for the worker holding the claim.
+while this worker may still deliver them: a `Heartbeat` thread renews the lease of every row of the
+round still held, every third of the lease, however long one ``deliver`` call takes. Rows it could not
+renew (their lease ran out anyway, and another worker took them over) are dropped, not delivered, and
+`settle` records an outcome only for the worker holding the claim. A chunk is sized from the
+destination's last measured pace to take at most `CHUNK_SHARE` of the lease; a destination whose pace
+is not known yet gets `FIRST_CHUNK` rows.
+
+Outcomes are recorded as deliveries complete, in small groups (`RECORD_EVERY` outcomes, or
+`RECORD_AFTER` seconds), not after a whole chunk: a stop or a crash repeats at most that group. After
+`Deliverer.stop` no row is claimed and no delivery started; the rows of the round not yet delivered
+are released at once (`Ledger.release_claims`: pending, due now) for any worker to take, and
+counted in the report's ``released``.
 
 A failed delivery follows `DeliveryPolicy.next_attempt_at`, the rule the fan-out follows too: dead after
 the last attempt or when retrying cannot help, else retried after the backoff or the far side's
@@ -24,6 +30,8 @@ alone (`Relay.deliver_due`), with another worker fanning out.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import orjson
@@ -34,12 +42,13 @@ from msgrelay.errors import ConfigurationError
 from msgrelay.ledger.base import DeliveryClaim, Failure, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import describe_error
+from msgrelay.relay.heartbeat import Heartbeat
 from msgrelay.relay.metrics import DELIVERIES, DELIVERY_SECONDS
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.upscale.convert import structure_lead
 
-__all__ = ["CHUNK_SHARE", "FIRST_CHUNK", "Deliverer", "check_batch_size"]
+__all__ = ["CHUNK_SHARE", "FIRST_CHUNK", "RECORD_AFTER", "RECORD_EVERY", "Deliverer", "check_batch_size"]
 
 #: Rows handed at once to a destination whose pace this relay has not measured yet: few enough that
 #: only a destination taking over lease / FIRST_CHUNK (300 / 16: 18 s) per delivery outlasts the lease
@@ -48,6 +57,14 @@ FIRST_CHUNK = 16
 #: The share of the lease a chunk is sized to take at the destination's last pace, so the lease still
 #: holds if the destination slows down (up to 1 / CHUNK_SHARE times) in the middle of a chunk.
 CHUNK_SHARE = 0.25
+#: Outcomes of one-at-a-time deliveries recorded together at most: what a crash can make a destination
+#: see twice (a stop repeats nothing: it records what is done first).
+RECORD_EVERY = 5
+#: Real seconds after which the outcomes gathered so far are recorded, however few.
+RECORD_AFTER = 1.0
+
+
+_Ready = tuple[DeliveryClaim, Delivery]
 
 
 def check_batch_size(batch_size: int) -> int:
@@ -89,14 +106,37 @@ class Deliverer:
         self.batch_size = check_batch_size(batch_size)
         #: Seconds per delivery each destination took in its last chunk (sizes its next chunks).
         self.pace: dict[str, float] = {}
+        #: Keeps the leases of the rows being delivered alive (`msgrelay.relay.heartbeat`).
+        self.heartbeat = Heartbeat(ledger=ledger, owner=owner, lease=policy.lease, clock=clock)
+        self._stop = threading.Event()
 
     def run_due(self, report: RelayReport, *, source: str | None = None, batch_id: str | None = None) -> int:
         """Deliver every due row (of one source or batch, if given) once, round after round; the number
         claimed. A failure is recorded on its row (retried later or dead), not raised."""
         count = 0
-        while rounds := self._deliver_round(report, source=source, batch_id=batch_id):
+        while not self.stopping and (rounds := self._deliver_round(report, source=source, batch_id=batch_id)):
             count += rounds
         return count
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop` was called: no new claim, no new delivery."""
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Claim nothing more, start no other delivery; the call in progress finishes and is recorded.
+
+        Safe from any thread, or a signal handler.
+        """
+        self._stop.set()
+
+    def wait_for_stop(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if `stop` is called meanwhile."""
+        self._stop.wait(seconds)
+
+    def close(self) -> None:
+        """Stop the lease heartbeat thread."""
+        self.heartbeat.close()
 
     def _deliver_round(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
         claims = self.ledger.claim_deliveries(
@@ -107,38 +147,46 @@ class Deliverer:
             source=source,
             batch_id=batch_id,
         )
+        if not claims:
+            return 0
         groups: dict[str, list[DeliveryClaim]] = {}
         for claim in claims:
             groups.setdefault(claim.destination, []).append(claim)
         contexts: dict[str | None, RelayContext] = {}
-        # The rows of this round this worker still holds and has not settled yet.
-        held = {claim.id for claim in claims}
+        beat = self.heartbeat
+        # The relay's setters may have changed these since the heartbeat was made.
+        beat.lease, beat.clock = self.policy.lease, self.clock
+        beat.ledger, beat.owner = self.ledger, self.owner
+        beat.hold(claim.id for claim in claims)
+        lost: set[int] = set()
         fresh = True  # the claim itself has just set the lease
-        for name, group in groups.items():
-            rest = group
-            while rest:
-                if not fresh:
-                    held = self._renew(held, report)
-                    rest = [c for c in rest if c.id in held]
-                    if not rest:
-                        break
-                fresh = False
-                size = self._chunk_size(name, len(rest))
-                chunk, rest = rest[:size], rest[size:]
-                started = self.clock()
-                # Recorded per chunk, so a slow destination does not hold back what others finished.
-                self._deliver_chunk(name, chunk, contexts, report)
-                held.difference_update(c.id for c in chunk)
-                self.pace[name] = max(self.clock() - started, 0.0) / len(chunk)
+        try:
+            for name, group in groups.items():
+                rest = group
+                while rest and not self.stopping:
+                    if not fresh:
+                        # Besides the heartbeat's beats: the relay's own clock may run apart from real time.
+                        beat.renew()
+                        gone = beat.lost()
+                        rest = [c for c in rest if c.id not in gone]
+                        if not rest:
+                            break
+                    fresh = False
+                    size = self._chunk_size(name, len(rest))
+                    chunk, rest = rest[:size], rest[size:]
+                    started = self.clock()
+                    lost |= self._deliver_chunk(name, chunk, contexts, report)
+                    self.pace[name] = max(self.clock() - started, 0.0) / len(chunk)
+        finally:
+            lost |= beat.lost()
+            left = beat.held()
+            beat.drop(left)
+            if left:
+                # A stop (or an error) before these were delivered: due now, for any worker.
+                report.released += self.ledger.release_claims(self.owner, sorted(left), now=self.clock())
+        # A row whose claim was lost belongs to the worker that took it over: not counted here.
+        report.lost += len(lost)
         return len(claims)
-
-    def _renew(self, held: set[int], report: RelayReport) -> set[int]:
-        """Extend the lease of the rows still held; the ones lost meanwhile are left to their new owner."""
-        if not held:
-            return held
-        still = self.ledger.renew_claims(self.owner, sorted(held), now=self.clock(), lease=self.policy.lease)
-        report.lost += len(held) - len(still)
-        return still
 
     def _chunk_size(self, name: str, remaining: int) -> int:
         pace = self.pace.get(name)
@@ -154,9 +202,10 @@ class Deliverer:
         chunk: list[DeliveryClaim],
         contexts: dict[str | None, RelayContext],
         report: RelayReport,
-    ) -> None:
+    ) -> set[int]:
+        """Deliver a chunk and record the outcomes as they come; the ids found lost meanwhile."""
         failures: dict[str, BaseException] = {}
-        deliveries: list[Delivery] = []
+        ready: list[_Ready] = []
         destination: Destination | None = None
         try:
             destination = self.plugins.destinations.get(name)
@@ -164,16 +213,52 @@ class Deliverer:
             failures = {c.key: exc for c in chunk}
         for claim in chunk if destination is not None else ():
             try:
-                deliveries.append(self._delivery(claim, contexts))
+                ready.append((claim, self._delivery(claim, contexts)))
             except Exception as exc:  # an unreadable row is dead-lettered, not fatal
                 failures[claim.key] = exc
-        if destination is not None and deliveries:
+        # Failures known before any call (an unknown destination, an unreadable row) first.
+        done = [c for c in chunk if c.key in failures]
+        lost = self._record(name, done, failures, report) if done else set()
+        if destination is None or not ready:
+            return lost
+        if destination.deliver_many is not None:
+            ready = self._still_held(ready)
+            if ready:
+                with DELIVERY_SECONDS.labels(destination=name).time():
+                    failures.update(destination.deliver_batch([d for _, d in ready]))
+                lost |= self._record(name, [c for c, _ in ready], failures, report)
+            return lost
+        # One at a time: each outcome recorded soon after it is known, in small groups.
+        pending: list[DeliveryClaim] = []
+        flushed = time.monotonic()
+        for claim, delivery in ready:
+            if self.stopping:
+                break
+            if claim.id in self.heartbeat.lost():
+                continue  # another worker's now
             with DELIVERY_SECONDS.labels(destination=name).time():
-                failures.update(destination.deliver_batch(deliveries))
+                failures.update(destination.deliver_batch([delivery]))
+            pending.append(claim)
+            if len(pending) >= RECORD_EVERY or time.monotonic() - flushed >= RECORD_AFTER:
+                lost |= self._record(name, pending, failures, report)
+                pending, flushed = [], time.monotonic()
+        if pending:
+            lost |= self._record(name, pending, failures, report)
+        return lost
+
+    def _still_held(self, ready: list[_Ready]) -> list[_Ready]:
+        gone = self.heartbeat.lost()
+        return [(c, d) for c, d in ready if c.id not in gone]
+
+    def _record(
+        self, name: str, claims: list[DeliveryClaim], failures: dict[str, BaseException], report: RelayReport
+    ) -> set[int]:
+        """Settle these claims' outcomes (no failure: delivered); the ids this worker no longer held."""
+        self.heartbeat.drop(c.id for c in claims)
         delivered: list[int] = []
         failed: list[Failure] = []
         now = self.clock()
-        for claim in chunk:
+        for claim in claims:
             failure = failures.get(claim.key)
             if failure is None:
                 delivered.append(claim.id)
@@ -183,8 +268,6 @@ class Deliverer:
             retry_at = self.policy.next_attempt_at(claim.attempts, failure, now=now)
             failed.append(Failure(claim.id, error, retry_at))
         lost = set(self.ledger.settle(self.owner, delivered=delivered, failed=failed, now=now))
-        # A row whose claim was lost belongs to the worker that took it over: not counted here.
-        report.lost += len(lost)
         settled = sum(1 for i in delivered if i not in lost)
         report.delivered += settled
         for f in failed:
@@ -194,6 +277,7 @@ class Deliverer:
                 else:
                     report.retried += 1
         _count(name, delivered=settled, failed=[f for f in failed if f.id not in lost])
+        return lost
 
     def _delivery(self, claim: DeliveryClaim, contexts: dict[str | None, RelayContext]) -> Delivery:
         context = contexts.get(claim.context)

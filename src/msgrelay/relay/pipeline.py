@@ -76,7 +76,7 @@ class Relay:
         poll_after / poll_give_up: when submissions whose batch never arrived are first polled, and
             when they are given up (`poll_due`); default ``MSGRELAY_POLL_AFTER`` (900 s) and
             ``MSGRELAY_POLL_GIVE_UP`` (172800 s).
-        clock / sleep: injected for tests.
+        clock / sleep: injected for tests (the default sleep ends early when `stop` is called).
     """
 
     def __init__(
@@ -94,7 +94,7 @@ class Relay:
         poll_after: float | None = None,
         poll_give_up: float | None = None,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         routes: RouteTable | None = None,
     ) -> None:
         # Checked before a default ledger or plugin manager is made: a bad call leaves nothing behind.
@@ -134,7 +134,7 @@ class Relay:
             give_up=env_give_up if poll_give_up is None else poll_give_up,
         )
         #: Waits for the next retry in `relay` and `run_pending`; injected for tests.
-        self.sleep = sleep
+        self.sleep = sleep if sleep is not None else self.deliverer.wait_for_stop
 
     # The settings live in the steps that use them; the relay reads them there and a change made through
     # the relay reaches every step that uses the setting, so the relay and its steps never disagree.
@@ -294,8 +294,23 @@ class Relay:
         """Counts by state, dead letters, hook errors (``msgrelay relay --status``)."""
         return self.ledger.status()
 
+    def stop(self) -> None:
+        """Stop soon, from any thread or a signal handler: claim nothing more, start no other delivery.
+
+        The ``deliver`` call in progress finishes and is recorded; the rest of the round's deliveries
+        are released at once for any worker (counted in the report's ``released``), and the running
+        `relay`, `run_pending`, `process` or `deliver_due` returns its report.
+        """
+        self.deliverer.stop()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether `stop` was called."""
+        return self.deliverer.stopping
+
     def close(self) -> None:
-        """Close the Upscale and Collect clients this relay made (not one it was given)."""
+        """Close the Upscale and Collect clients this relay made (not one it was given), and its threads."""
+        self.deliverer.close()
         self.fan_out.close()
 
     # --- the loop --------------------------------------------------------------------------------
@@ -303,8 +318,10 @@ class Relay:
         self, report: RelayReport, *, source: str | None = None, batch_id: str | None = None, max_wait: float
     ) -> RelayReport:
         deadline = self.clock() + max_wait
-        while True:
+        while not self.stopping:
             fanned = self.fan_out.run_due(report, source=source, batch_id=batch_id)
+            if self.deliverer.stopping:  # a stop during the fan-out
+                break
             delivered = self.deliverer.run_due(report, source=source, batch_id=batch_id)
             if fanned or delivered:
                 continue
@@ -314,6 +331,7 @@ class Relay:
                 return report
             # Something is due again before the deadline (a retry, or another worker's lease): wait for it.
             self.sleep(max(due - now, 0.01))
+        return report
 
     def poll_due(self) -> int:
         """Poll each due submission whose batch has not arrived (no webhook yet): once, no waiting.

@@ -28,9 +28,9 @@ class DeliveryPolicy:
         backoff_base: the wait after the first failure, doubled after each later one.
         backoff_max: the longest wait.
         lease: seconds a worker holds a claimed delivery or batch before another worker may take it
-            over (a dead worker on the same host is detected at once and needs no lease to end). The
-            relay renews it between chunks of deliveries, so a long round keeps its rows; one
-            ``deliver`` call must still finish within it.
+            over (a dead worker on the same host is detected at once and needs no lease to end). A
+            heartbeat thread renews it every third of the lease while the relay holds the rows, so a
+            slow ``deliver`` call keeps its row.
         rng: a number in [0, 1) per wait (the jitter); injected for tests.
     """
 

@@ -16,7 +16,9 @@ class RelayReport:
     ``skipped`` counts leads a route's ``skip_empty`` recorded without delivering (no generated
     message). ``lost`` counts deliveries this worker claimed but no longer held when it came to deliver or
     record them: its lease had run out and another worker took them over, which delivers and records
-    them (they are not in this report's ``delivered``, ``retried`` or ``dead``).
+    them (they are not in this report's ``delivered``, ``retried`` or ``dead``). ``released`` counts
+    deliveries claimed but handed back undelivered because the relay was stopping (`Relay.stop`): due
+    again at once, for any worker.
     """
 
     batches: int = 0
@@ -27,6 +29,7 @@ class RelayReport:
     retried: int = 0
     dead: int = 0
     lost: int = 0
+    released: int = 0
     batch_failures: int = 0
     hook_errors: int = 0
     errors: list[str] = attrs.field(factory=list)

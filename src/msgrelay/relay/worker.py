@@ -9,9 +9,9 @@ runs every ``sweep_interval`` seconds however busy the queue is.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -56,8 +56,14 @@ class RelayWorker:
         self.housekeeping = housekeeping
         self.housekeeping_interval = housekeeping_interval
         self._next_housekeeping: float | None = None
-        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        # The queue, and whether the thread is waiting on it, under one lock: `wait_idle` must never
+        # see the worker idle while a batch is queued, nor miss one queued while the thread is waking.
+        self._cond = threading.Condition()
+        self._queue: collections.deque[tuple[str, str]] = collections.deque()
+        self._idle = False
+        self._stopping = False
         self._thread: threading.Thread | None = None
+        self._relay: Any = None
 
     def problem(self) -> str | None:
         """Why the background relay is not running (None while it is): for ``/healthz``."""
@@ -69,18 +75,35 @@ class RelayWorker:
 
     def submit(self, source: str, batch_id: str) -> None:
         """Queue a batch (never blocks)."""
-        self._queue.put((source, batch_id))
+        with self._cond:
+            self._queue.append((source, batch_id))
+            self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the thread has nothing queued and waits for the next batch or sweep; whether it does.
+
+        The sweep's time is fixed by then, so a caller may move an injected clock without racing it.
+        """
+        with self._cond:
+            return self._cond.wait_for(lambda: self._idle and not self._queue, timeout)
 
     def start(self) -> RelayWorker:
         """Start the thread; returns self."""
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="msgrelay-relay", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the current batch and stop."""
+        """Finish the delivery in progress and stop: nothing more is claimed, the round's other deliveries
+        are released (`Relay.stop`); batches still queued stay in the ledger for the next sweep."""
         if self._thread is not None:
-            self._queue.put(None)
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
+            stop = getattr(self._relay, "stop", None)
+            if stop is not None:  # a host's own relay object may not stop early
+                stop()
             self._thread.join(timeout)
             self._thread = None
 
@@ -91,7 +114,7 @@ class RelayWorker:
         self.stop()
 
     def _run(self) -> None:
-        relay = self.relay_factory()
+        relay = self._relay = self.relay_factory()
         try:
             next_sweep = self._sweep(relay)
             while True:
@@ -99,15 +122,28 @@ class RelayWorker:
                 # must not postpone the sweep for ever (retries and orphaned claims would starve).
                 if self.clock() >= next_sweep:
                     next_sweep = self._sweep(relay)
-                try:
-                    item = self._queue.get(timeout=max(next_sweep - self.clock(), 0.0))
-                except queue.Empty:
-                    continue
-                if item is None:
+                item = self._next(next_sweep)
+                if self._stopping:
                     return
-                self._safely(functools.partial(relay.process, *item))
+                if item is not None:
+                    self._safely(functools.partial(relay.process, *item))
         finally:
             relay.close()
+
+    def _next(self, next_sweep: float) -> tuple[str, str] | None:
+        """The next queued batch, or None when the sweep is due (or the worker stops) first."""
+        with self._cond:
+            while not self._queue and not self._stopping:
+                remaining = next_sweep - self.clock()
+                if remaining <= 0:
+                    return None
+                self._idle = True
+                self._cond.notify_all()
+                try:
+                    self._cond.wait(remaining)
+                finally:
+                    self._idle = False
+            return self._queue.popleft() if self._queue and not self._stopping else None
 
     def _sweep(self, relay: Any) -> float:
         """Run the sweep (poll submissions without a webhook, then resume); returns when the next is due."""

@@ -98,6 +98,21 @@ class SQLiteOutbox(SQLiteBase):
             ).fetchall()
         return {row[0] for row in rows}
 
+    def release_claims(self, owner: str, ids: Sequence[int], *, now: float) -> int:
+        """Hand back rows ``owner`` claimed but never delivered (it is stopping): pending and due at ``now``.
+
+        The claim's attempt is given back too, since no attempt was made. Returns how many were released.
+        """
+        if not ids:
+            return 0
+        with self._write() as c:
+            return c.execute(
+                "UPDATE outbox SET state = 'pending', owner = NULL, attempts = max(attempts - 1, 0),"
+                " next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))"
+                " AND state = 'claimed' AND owner = ?",
+                (now, orjson.dumps(list(ids)).decode(), owner),
+            ).rowcount
+
     def settle(
         self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
     ) -> list[int]:
