@@ -126,16 +126,3 @@ def test_housekeeping_runs_at_start_then_once_per_interval(msgrelay_harness: Rel
         relay.close()
     start = 1_000_000.0
     assert housekept == [start, start + 100.0, start + 200.0, start + 300.0]
-
-
-def test_a_sweep_that_polls_nothing_logs_no_failure(msgrelay_harness: RelayHarness, caplog: Any) -> None:
-    """``poll_due`` answers a count (0 when nothing was due): the worker must not take it for a report
-    and log a failed step every sweep."""
-    harness = msgrelay_harness
-
-    def relay() -> Relay:
-        return Relay(ledger=harness.ledger, plugins=harness.plugins, upscale=harness.client)
-
-    with caplog.at_level("ERROR", logger="msgrelay.relay.worker"), RelayWorker(relay) as worker:
-        assert worker.wait_idle(30.0), "the worker never went idle after its first sweep"
-    assert [r.getMessage() for r in caplog.records] == []

@@ -7,8 +7,8 @@ import argparse
 import contextlib
 import signal
 import sys
-import time
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
