@@ -39,7 +39,8 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev-installed
+pytest: $(VENV)/.dev-installed  ## The suite, with the real PostgreSQL and Redis it starts (installed first)
+	./scripts/install-test-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.bench-installed  ## Benchmarks against named peers; writes bench/RESULTS.md

@@ -18,9 +18,11 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_UPSCALE_BASE_URL",
     "ENV_PREFIXES",
+    "MSGRELAY_BROKER_URL",
     "MSGRELAY_DESTINATIONS",
     "MSGRELAY_DISABLE_PLUGINS",
     "MSGRELAY_HOME",
+    "MSGRELAY_LEDGER_URL",
     "MSGRELAY_LOAD_PLUGINS",
     "MSGRELAY_STRICT_PLUGINS",
     "MSGRELAY_TRACE_PLUGINS",
@@ -44,6 +46,10 @@ MSGRELAY_STRICT_PLUGINS = "MSGRELAY_STRICT_PLUGINS"
 MSGRELAY_TRACE_PLUGINS = "MSGRELAY_TRACE_PLUGINS"
 MSGRELAY_DESTINATIONS = "MSGRELAY_DESTINATIONS"
 MSGRELAY_WEBHOOK_SECRET = "MSGRELAY_WEBHOOK_SECRET"
+#: Which ledger: ``sqlite:///PATH`` (default, under ``MSGRELAY_HOME``) or ``postgresql://...``.
+MSGRELAY_LEDGER_URL = "MSGRELAY_LEDGER_URL"
+#: The Celery broker (``redis://...``); when set, ``serve`` enqueues and ``msgrelay worker`` relays.
+MSGRELAY_BROKER_URL = "MSGRELAY_BROKER_URL"
 
 #: Every variable msgrelay reads starts with one of these (tests clear them all).
 ENV_PREFIXES = ("UPSCALE_", "COLLECT_", "MSGRELAY_")

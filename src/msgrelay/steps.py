@@ -12,6 +12,7 @@ as a string, so list arguments also accept ``"a,b,c"`` and a JSON array in a str
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,7 +22,7 @@ import orjson
 from msgrelay.collect.client import CollectClient
 from msgrelay.collect.convert import encode as encode_collect
 from msgrelay.errors import Problem, ValidationError
-from msgrelay.ledger import SQLiteLedger
+from msgrelay.ledger import open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay
 from msgrelay.relay.submit import submit_once
@@ -110,7 +111,7 @@ def generate(
         hiring_location=hiring_location,
         signoff_name=signoff_name,
     )
-    with UpscaleClient(api_key, base_url) as client, SQLiteLedger() as ledger:
+    with UpscaleClient(api_key, base_url) as client, contextlib.closing(open_ledger()) as ledger:
         ticket = submit_once(client, request, ledger=ledger)
     return {"secure_request_id": ticket.secure_request_id}
 
@@ -138,7 +139,7 @@ def relay(
 ) -> dict[str, Any]:
     """Deliver a generation to destinations (default ``MSGRELAY_DESTINATIONS``, else the store)."""
     wanted, wait = _list("destinations", destinations), _seconds("max_wait", max_wait)
-    with SQLiteLedger() as ledger:
+    with contextlib.closing(open_ledger()) as ledger:
         worker = Relay(
             ledger=ledger, plugins=PluginManager().load(), upscale=lambda: UpscaleClient(api_key, base_url)
         )
@@ -161,7 +162,7 @@ def collect_messages(
 
 def status() -> dict[str, Any]:
     """The ledger's counts by state, dead letters and hook errors."""
-    with SQLiteLedger() as ledger:
+    with contextlib.closing(open_ledger()) as ledger:
         return ledger.status()
 
 

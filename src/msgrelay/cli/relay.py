@@ -18,8 +18,8 @@ from msgrelay.cli._common import (
     resolve_destinations,
 )
 from msgrelay.destinations.delivery import COLLECT, UPSCALE
-from msgrelay.destinations.store import Store
-from msgrelay.ledger import SQLiteLedger
+from msgrelay.destinations.store import open_store
+from msgrelay.ledger import open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayReport
 
@@ -135,11 +135,11 @@ def cmd_relay(args: argparse.Namespace) -> int:
     _refuse_unused_options(args, modes[0] if modes else "an ID")
     if args.export:
         return _export(args.export, args.output)
-    ledger = SQLiteLedger()
+    ledger = open_ledger()
     try:
         if args.status:
             status = ledger.status()
-            status["store"] = Store().summary()
+            status["store"] = open_store().summary()
             print_json(status)
             return EXIT_OK
         plugins = PluginManager().load()
@@ -211,7 +211,7 @@ def _finish(report: RelayReport, extra: dict[str, Any]) -> int:
 
 
 def _export(fmt: str, output: Path | None) -> int:
-    store = Store()
+    store = open_store()
     if output is None:
         count = store.export_jsonl(sys.stdout) if fmt == "jsonl" else store.export_csv(sys.stdout)
     else:
@@ -221,5 +221,5 @@ def _export(fmt: str, output: Path | None) -> int:
             raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
         with out:
             count = store.export_jsonl(out) if fmt == "jsonl" else store.export_csv(out)
-    print(f"msgrelay: exported {count} messages from {store.path}", file=sys.stderr)
+    print(f"msgrelay: exported {count} messages from {store.where}", file=sys.stderr)
     return EXIT_OK

@@ -19,7 +19,7 @@ from typing import Protocol
 import orjson
 
 from msgrelay import errors
-from msgrelay.ledger import Ledger, SQLiteLedger, Submission, new_owner, owner_state
+from msgrelay.ledger import Ledger, Submission, new_owner, open_ledger, owner_state
 from msgrelay.upscale.models import GenerationRequest, GenerationTicket
 from msgrelay.upscale.validation import validate_generation_request
 
@@ -108,7 +108,7 @@ def submit_once(
     Args:
         client: the Upscale client.
         request: the generation request.
-        ledger: where submissions are recorded (default: the SQLite ledger under ``MSGRELAY_HOME``).
+        ledger: where submissions are recorded (default: `open_ledger`, from ``MSGRELAY_LEDGER_URL``).
         force: send even if a matching submission exists (after checking it was not charged).
         clock: seconds since the epoch.
 
@@ -118,7 +118,7 @@ def submit_once(
         certainly did not reach Upscale.
     """
     validate_generation_request(request)  # a bad request is refused, never answered from the ledger
-    ledger = ledger if ledger is not None else SQLiteLedger()
+    ledger = ledger if ledger is not None else open_ledger()
     key = submission_key(request)
     owner = new_owner()
 
@@ -168,7 +168,7 @@ def record_submission(
 
     Later `submit_once` calls for the same request then return this id.
     """
-    ledger = ledger if ledger is not None else SQLiteLedger()
+    ledger = ledger if ledger is not None else open_ledger()
     key = submission_key(request)
     ledger.reserve_submission(
         key,

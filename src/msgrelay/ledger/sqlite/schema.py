@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from msgrelay.ledger.versions import check_version
+
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "migrate"]
 
 SCHEMA_VERSION = 1
@@ -81,8 +83,7 @@ CREATE TABLE IF NOT EXISTS hook_errors (
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Create what is missing of the schema, inside the caller's write transaction on ``path``."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"{path} was written by a newer msgrelay (schema {version})")
+    check_version(version, SCHEMA_VERSION, str(path))
     for statement in SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
