@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 
-.PHONY: demo test lint typecheck pytest bench record clean help
+.PHONY: demo test test-deps lint typecheck pytest bench record clean help
 
 help:  ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,7 +29,10 @@ $(VENV)/.bench-installed: $(VENV)/.dev-installed
 demo: $(VENV)/.demo-installed  ## Run the whole pipeline against the local sandbox
 	$(BIN)/msgrelay demo
 
-test: lint typecheck pytest  ## ruff, import layers, mypy and pytest, as CI runs them
+test: test-deps lint typecheck pytest  ## ruff, import layers, mypy and pytest, as CI runs them
+
+test-deps:  ## The Debian packages the tests drive (chromium, postgresql, redis-server): scripts/install-test-deps
+	sh scripts/install-test-deps
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -39,8 +42,7 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev-installed  ## The suite, with the real PostgreSQL and Redis it starts (installed first)
-	./scripts/install-test-deps
+pytest: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.bench-installed  ## Benchmarks against named peers; writes bench/RESULTS.md

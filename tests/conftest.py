@@ -112,6 +112,20 @@ def collect_target(
     yield from _target("collect", request, cassette_rewriter)
 
 
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium driven by Selenium, kept to loopback.
+
+    Debian's ``chromium`` and ``chromium-driver`` come from ``scripts/install-test-deps`` (run by
+    ``make test``). Missing, the test is skipped on a workstation but fails under ``CI=true``: CI must
+    never pass by not running the browser.
+    """
+    from tests.browser import chrome
+
+    with chrome() as driver:
+        yield driver
+
+
 # --- real servers: PostgreSQL (the shared ledger) and Redis (the Celery broker) --------------------
 
 

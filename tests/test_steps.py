@@ -76,3 +76,50 @@ def test_step_command_reads_stdin_and_prints_json(
     monkeypatch.setattr(sys, "stdin", io.StringIO("[1, 2]"))
     assert main(["step", "status"]) == 2
     assert "JSON object" in capsys.readouterr().err
+
+
+def test_step_list_schema_and_formats(
+    sandbox: Sandbox,
+    inputs: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--list names every step, --schema prints input and output schemas, --format n8n wraps records."""
+    assert main(["step", "--list"]) == 0
+    names = [s["name"] for s in orjson.loads(capsys.readouterr().out)]
+    assert {"generate", "retrieve", "wait", "relay", "status", "credits", "collect-list", "collect-create",
+            "collect-update", "collect-delete"} <= set(names)  # fmt: skip
+    assert main(["step", "relay", "--schema"]) == 0
+    schema = orjson.loads(capsys.readouterr().out)
+    assert schema["$defs"]["RelayInput"]["required"] == ["secure_request_id"]
+    assert "deliveries" in schema["$defs"]["RelayOutput"]["required"]
+    sid = run_step("generate", inputs)["secure_request_id"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO(orjson.dumps({"secure_request_id": sid, **{
+        k: inputs[k] for k in ("api_key", "base_url")}}).decode()))  # fmt: skip
+    assert main(["step", "wait", "--format", "n8n"]) == 0
+    items = orjson.loads(capsys.readouterr().out)
+    assert [i["json"]["external_prospect_id"] for i in items] == ["crm-1", "crm-2"]
+    assert all(i["json"]["secure_request_id"] == sid for i in items)
+    assert main(["step"]) == 2
+
+
+def test_collect_steps_create_update_delete(sandbox: Sandbox) -> None:
+    """The Collect steps take the API's JSON shape, as objects or as strings (Zapier)."""
+    creds = {"api_key": sandbox.collect_api_key, "base_url": sandbox.collect_url}
+    rid = "NxAHPWu9hRzcyD24m"
+    created = run_step(
+        "collect-create", {"request_id": rid, "message": '{"title": "Note", "text": "hi"}', **creds}
+    )
+    mid = created["message"]["id"]
+    updated = run_step(
+        "collect-update", {"request_id": rid, "message_id": mid, "changes": {"text": "bye"}, **creds}
+    )
+    assert updated["message"]["text"] == "bye"
+    assert run_step("collect-delete", {"request_id": rid, "message_id": mid, **creds})["deleted"] is True
+    with pytest.raises(ValidationError) as caught:
+        run_step(
+            "collect-create", {"request_id": rid, "message": {"channel": "sms", "colour": "red"}, **creds}
+        )
+    assert "colour" in caught.value.paths
+    credits = run_step("credits", {"api_key": sandbox.upscale_api_key, "base_url": sandbox.upscale_url})
+    assert credits["remaining_credits"] == credits["message_allowance"] - credits["credits_used"]

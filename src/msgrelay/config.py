@@ -18,12 +18,15 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_UPSCALE_BASE_URL",
     "ENV_PREFIXES",
+    "MSGRELAY_API_TOKEN",
     "MSGRELAY_BROKER_URL",
     "MSGRELAY_DESTINATIONS",
     "MSGRELAY_DISABLE_PLUGINS",
     "MSGRELAY_HOME",
     "MSGRELAY_LEDGER_URL",
     "MSGRELAY_LOAD_PLUGINS",
+    "MSGRELAY_POLL_AFTER",
+    "MSGRELAY_POLL_GIVE_UP",
     "MSGRELAY_STRICT_PLUGINS",
     "MSGRELAY_TRACE_PLUGINS",
     "MSGRELAY_WEBHOOK_SECRET",
@@ -50,6 +53,12 @@ MSGRELAY_WEBHOOK_SECRET = "MSGRELAY_WEBHOOK_SECRET"
 MSGRELAY_LEDGER_URL = "MSGRELAY_LEDGER_URL"
 #: The Celery broker (``redis://...``); when set, ``serve`` enqueues and ``msgrelay worker`` relays.
 MSGRELAY_BROKER_URL = "MSGRELAY_BROKER_URL"
+#: The bearer token of ``serve``'s steps API and operator console; unset turns both off.
+MSGRELAY_API_TOKEN = "MSGRELAY_API_TOKEN"
+#: Seconds after a submission before its first poll, when no completion webhook has come (default 900).
+MSGRELAY_POLL_AFTER = "MSGRELAY_POLL_AFTER"
+#: Seconds after a submission before polling gives up and dead-letters it (default 172800, two days).
+MSGRELAY_POLL_GIVE_UP = "MSGRELAY_POLL_GIVE_UP"
 
 #: Every variable msgrelay reads starts with one of these (tests clear them all).
 ENV_PREFIXES = ("UPSCALE_", "COLLECT_", "MSGRELAY_")

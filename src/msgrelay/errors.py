@@ -5,6 +5,7 @@ Branches follow what the caller does next::
     MsgrelayError
     ├── ConfigurationError          fix the setup (missing key, bad base URL); never retried
     ├── ValidationError             fix the input; raised before any request is sent
+    │   └── SubmissionChangedError      a re-run differs from the submission it matches (``--force``)
     ├── ApiError                    the vendor answered with an error status
     │   ├── RedirectError           3xx: not followed (the key would go along); check the base URL
     │   ├── ClientError             4xx: resending the same request will not help
@@ -53,6 +54,7 @@ __all__ = [
     "ResponseDecodeError",
     "RetryableApiError",
     "ServerError",
+    "SubmissionChangedError",
     "TimeoutError",
     "TransportError",
     "ValidationError",
@@ -99,6 +101,36 @@ class ValidationError(MsgrelayError, ValueError):
         count = len(self.problems)
         head = f"invalid {self.subject}: {count} problem{'s' if count != 1 else ''}"
         return head + "".join(f"\n  - {p}" for p in self.problems)
+
+
+class SubmissionChangedError(ValidationError):
+    """A generation request matches one sent before (same account, customer, campaign, lead ids and
+    message types) but other fields differ: nothing was sent, rather than hand back the old batch.
+
+    Attributes:
+        secure_request_id: the id of the submission sent before.
+        submitted_at: when it was recorded, ``YYYY-MM-DD HH:MM:SS UTC``.
+        problems: one per differing field, by wire path (``automation_tool_campaign_name``,
+            ``lead_data[3].first_name``); `paths` lists them.
+    """
+
+    def __init__(
+        self, problems: list[Problem], *, secure_request_id: str, submitted_at: str, more: int = 0
+    ) -> None:
+        self.secure_request_id = secure_request_id
+        self.submitted_at = submitted_at
+        self.more = more
+        super().__init__(problems, subject="generation request")
+
+    def _format(self) -> str:
+        fields = ", ".join(self.paths) + (f" and {self.more} more" if self.more else "")
+        return (
+            f"this generation request matches submission {self.secure_request_id} sent {self.submitted_at} "
+            f"(same account, customer, campaign, lead ids and message types) but differs in {fields}; "
+            "nothing was sent. Rerun with --force to send a new batch (force=True in Python); "
+            "Upscale de-duplicates by lead id (external_prospect_id) and message type, "
+            "so new messages need new lead ids"
+        )
 
 
 class ApiError(MsgrelayError):

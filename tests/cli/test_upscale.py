@@ -102,7 +102,7 @@ def test_generate_wait_against_a_sandbox_process(sandbox_process: dict[str, str]
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["external_prospect_id"] for line in lines] == ["c-1", "c-2", "c-3"]
     for line in lines:
-        assert set(line) == {"external_prospect_id", "linkedin", "messages", "no_job_posts"}
+        assert set(line) == {"external_prospect_id", "linkedin", "messages", "null_messages", "no_job_posts"}
         assert list(line["messages"]) == ["connection_request", "first_follow_up", "hiring_activity"]
     quiet = lines[1]
     assert quiet["messages"]["hiring_activity"] is None

@@ -64,6 +64,18 @@ def test_exports_have_one_row_per_message(tmp_path: Path) -> None:
         "message_type": "connection_request",
         "text": 'Hi Ada, "quoted", comma',
         "key": "d_1",
+        "first_name": None,
+        "lead_company": None,
+        "lead_specified_url": None,
+        "lead_company_website_url": None,
+        "extra": {"email": "crm-1@example.org"},
+        "no_job_posts": None,
+        "null_messages": ["hiring_activity"],
+        "status_message": None,
+        "failed_messages_reason": None,
+        "requested_message_count": None,
+        "generated_message_count": None,
+        "failed_messages_count": None,
     }
     assert [(r["external_prospect_id"], r["message_type"], r["text"]) for r in rows[1:]] == [
         ("crm-1", "hiring_activity", None),

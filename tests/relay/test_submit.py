@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+import orjson
 import pytest
 
 from msgrelay import errors
@@ -117,7 +118,7 @@ def test_a_submission_in_flight_in_another_process_is_named(
 
         request = make_request(2)
         ledger.reserve_submission(
-            submission_key(request),
+            submission_key(request, account=client.account),
             customer_id="test-customer",
             campaign_id="test-campaign",
             lead_count=2,
@@ -135,7 +136,9 @@ def test_a_submission_in_flight_in_another_process_is_named(
 
 def test_a_found_id_can_be_recorded(sandbox: Sandbox, client: UpscaleClient, ledger: SQLiteLedger) -> None:
     """Once the user finds the id of an in-doubt submission, recording it makes re-runs return it."""
-    record_submission(make_request(2), "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef", ledger=ledger)
+    record_submission(
+        make_request(2), "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef", ledger=ledger, account=client.account
+    )
     ticket = submit_once(client, make_request(2), ledger=ledger)
     assert ticket.secure_request_id == "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef"
     assert sandbox.upscale.generation_posts == 0
@@ -168,4 +171,81 @@ def test_running_the_same_generate_command_twice_sends_one_post(
     assert main(argv) == 0
     second = capsys.readouterr().out
     assert first == second
+    assert sandbox.upscale.generation_posts == 1
+
+
+def test_the_same_command_against_another_server_is_sent_there(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The account is part of the identity: generate against sandbox A, then B: B receives a POST;
+    A's identical re-run reuses its id with one stderr line."""
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "external_prospect_id,linkedin,first_name,lead_company\n"
+        "crm-1,https://www.linkedin.com/in/ada-example/,Ada,Example Labs\n"
+    )
+
+    def argv(target: Sandbox, *extra: str) -> list[str]:
+        return [
+            "upscale", "--api-key", target.upscale_api_key, "--base-url", target.upscale_url,
+            "generate", "--leads", str(leads), "--customer-id", "c1", "--campaign-id", "k1",
+            "--campaign-name", "K", "--company-name", "Acme", "--company-url", "https://acme.example.com",
+            "--sequence", "connection_request", "--notify-url", "https://relay.example.com/webhooks/upscale",
+            *extra,
+        ]  # fmt: skip
+
+    with Sandbox(seconds_per_message=0.001) as other:
+        assert main(argv(sandbox)) == 0
+        first = orjson.loads(capsys.readouterr().out)["secure_request_id"]
+        assert main(argv(other)) == 0
+        assert other.upscale.generation_posts == 1
+        capsys.readouterr()
+        assert main(argv(sandbox)) == 0
+        again = capsys.readouterr()
+        assert orjson.loads(again.out)["secure_request_id"] == first
+        assert again.err.startswith(f"msgrelay: reusing submission {first} from ")
+        assert len(again.err.splitlines()) == 1
+        assert sandbox.upscale.generation_posts == 1
+
+        assert main(argv(sandbox, "--campaign-name", "Corrected")) == 2
+        err = capsys.readouterr().err
+        assert "automation_tool_campaign_name" in err
+        assert "--force" in err
+        assert "de-duplicates by lead id" in err
+        assert len(err.strip().splitlines()) == 1
+        assert sandbox.upscale.generation_posts == 1
+        assert main(argv(sandbox, "--campaign-name", "Corrected", "--force")) == 0
+        assert sandbox.upscale.generation_posts == 2
+
+
+def test_a_changed_lead_field_is_named_by_its_wire_path(client: UpscaleClient, ledger: SQLiteLedger) -> None:
+    """The Python API raises the typed error naming ``lead_data[i].field``, and sends nothing."""
+    request = make_request(3)
+    submit_once(client, request, ledger=ledger)
+    leads = list(request.lead_data)
+    leads[1] = attrs.evolve(leads[1], first_name="Changed", extra={"email": "new@example.org"})
+    with pytest.raises(errors.SubmissionChangedError) as caught:
+        submit_once(client, attrs.evolve(request, lead_data=leads, signoff_name="Bo"), ledger=ledger)
+    assert caught.value.paths == ["signoff_name", "lead_data[1].email", "lead_data[1].first_name"]
+    assert isinstance(caught.value, errors.ValidationError)
+
+
+def test_the_steps_generate_reports_reuse_and_refuses_a_change(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``generate`` step answers a re-run alike, and refuses a changed one with the typed error."""
+    from msgrelay import steps
+
+    monkeypatch.setenv("UPSCALE_API_KEY", sandbox.upscale_api_key)
+    monkeypatch.setenv("UPSCALE_BASE_URL", sandbox.upscale_url)
+    inputs = {
+        "leads": [{"external_prospect_id": "s-1", "linkedin": "https://www.linkedin.com/in/s1",
+                   "first_name": "S", "lead_company": "Acme"}],
+        "sequence": "connection_request", "customer_id": "c", "campaign_id": "k", "campaign_name": "K",
+        "company_name": "Acme", "company_url": "https://acme.example.com", "notify_url": "https://x.example.com/h",
+    }  # fmt: skip
+    first = steps.run_step("generate", inputs)
+    assert steps.run_step("generate", inputs) == first
+    with pytest.raises(errors.SubmissionChangedError, match="automation_tool_campaign_name"):
+        steps.run_step("generate", {**inputs, "campaign_name": "Other"})
     assert sandbox.upscale.generation_posts == 1

@@ -71,15 +71,36 @@ def test_unknown_keys_are_kept_at_every_level_and_survive_a_round_trip(seed: dic
     data["account"]["plan"] = {"name": "pro"}
     data["campaign"]["language"] = "en"
     data["campaign"]["message_sequence"][0]["wait_days"] = 0
-    data["campaign"]["leads_data"][0]["first_name"] = "John"
+    data["campaign"]["leads_data"][0]["job_title"] = "CTO"
     result = convert.decode_retrieve(data)
     assert result.extra == {"request_trace": "t-1"}
     assert result.metadata.extra == {"queue_position": 4}
     assert result.account.extra == {"plan": {"name": "pro"}}
     assert result.campaign.extra == {"language": "en"}
     assert result.campaign.message_sequence[0].extra == {"wait_days": 0}
-    assert result.leads[0].extra == {"first_name": "John"}
+    assert result.leads[0].extra == {"job_title": "CTO"}
     assert convert.unstructure(result) == data
+
+
+def test_a_joined_lead_keeps_its_submitted_fields_as_attributes_through_a_round_trip() -> None:
+    """The named fields of a submitted lead (``first_name``...) are attributes, stored and read back."""
+    wire = {
+        "external_prospect_id": "crm-1",
+        "linkedin": "https://www.linkedin.com/in/ada/",
+        "first_name": "Ada",
+        "lead_company": "Example Labs",
+        "outreach_message": "Hi",
+        "email": "ada@example.org",
+    }
+    lead = convert.structure_lead(wire)
+    assert (lead.first_name, lead.lead_company, lead.extra) == (
+        "Ada",
+        "Example Labs",
+        {"email": "ada@example.org"},
+    )
+    assert convert.unstructure_lead(lead) == wire
+    with pytest.raises(errors.ValidationError, match="first_name"):
+        convert.structure({**wire, "first_name": 3}, models.Lead)
 
 
 @pytest.mark.parametrize("spelling", ["message", "messages"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import attrs
 import pytest
 from msgrelay_webhook import COLLECT_MESSAGE_EVENT, LEAD_EVENT, build_payload, canonical_linkedin, encode_body
 
@@ -70,8 +71,36 @@ def test_lead_payload(make_delivery: Callable[..., Delivery], now: float) -> Non
             },
             "message_connection_request": "Hi Ada, saw your talk on typed relays.",
             "message_first_follow_up": "Thanks for connecting, Ada.",
+            "null_messages": ["hiring_activity"],
+            "status_message": None,
+            "failed_messages_reason": None,
+            "requested_message_count": None,
+            "generated_message_count": None,
+            "failed_messages_count": None,
         },
     }
+
+
+def test_the_joined_lead_and_the_batch_failures_are_carried(
+    make_delivery: Callable[..., Delivery], now: float
+) -> None:
+    """Submitted fields (named and extra columns), null types and the vendor's reasons reach the receiver."""
+    delivery = make_delivery(no_job_posts=True)
+    assert delivery.lead is not None
+    lead = attrs.evolve(
+        delivery.lead,
+        first_name="Ada",
+        lead_company="Example Labs",
+        extra={"email": "a@x.org", "crm_id": "7"},
+    )
+    context = attrs.evolve(
+        delivery.context, failed_messages_reason="No hiring activity found.", failed_messages_count=1
+    )
+    data = build_payload(attrs.evolve(delivery, lead=lead, context=context), now=now)["data"]
+    assert (data["first_name"], data["lead_company"], data["email"]) == ("Ada", "Example Labs", "a@x.org")
+    assert data["extra"] == {"crm_id": "7"}
+    assert data["null_messages"] == ["hiring_activity"]
+    assert (data["failed_messages_reason"], data["failed_messages_count"]) == ("No hiring activity found.", 1)
 
 
 def test_null_messages_are_left_out(make_delivery: Callable[..., Delivery], now: float) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from msgrelay.cli._common import (
 )
 from msgrelay.destinations.delivery import COLLECT, UPSCALE
 from msgrelay.destinations.store import open_store
-from msgrelay.ledger import open_ledger
+from msgrelay.ledger import Ledger, open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayReport
+from msgrelay.relay.poll import poll_settings
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -69,7 +71,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="resume everything due: webhooks not yet relayed, deliveries not yet made (after a crash too)",
     )
     mode.add_argument(
-        "--status", action="store_true", help="print counts by state, dead letters and hook errors"
+        "--status",
+        action="store_true",
+        help="print counts by state, dead letters, hook errors, and submissions waiting for their batch "
+        "(with when the background relay of 'msgrelay serve' next polls each)",
     )
     mode.add_argument(
         "--retry-dead",
@@ -139,6 +144,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     try:
         if args.status:
             status = ledger.status()
+            status["waiting_submissions"] = _waiting(ledger)
             status["store"] = open_store().summary()
             print_json(status)
             return EXIT_OK
@@ -155,6 +161,26 @@ def cmd_relay(args: argparse.Namespace) -> int:
             relay.close()
     finally:
         ledger.close()
+
+
+def _waiting(ledger: Ledger) -> list[dict[str, Any]]:
+    """Submissions whose batch has not arrived, and when the background relay next polls each."""
+    poll_after, _ = poll_settings()
+    return [
+        {
+            "secure_request_id": s.secure_request_id,
+            "customer_id": s.customer_id,
+            "campaign_id": s.campaign_id,
+            "submitted_at": _iso(s.created_at),
+            "polls": s.polls,
+            "next_poll_at": _iso(s.next_poll_at) if s.next_poll_at is not None else None,
+        }
+        for s in ledger.waiting_submissions(poll_after=poll_after)
+    ]
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _refuse_unused_options(args: argparse.Namespace, mode: str) -> None:

@@ -15,9 +15,12 @@ from msgrelay.cli._common import (
     resolve_destinations,
     sigterm_as_interrupt,
 )
+from msgrelay.config import MSGRELAY_API_TOKEN
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
+from msgrelay.steps import STEPS, run_step
+from msgrelay.web.app import ServeApp
 from msgrelay.web.receiver import UPSCALE_WEBHOOK_PATH, Receiver
 from msgrelay.web.server import BackgroundServer
 
@@ -27,7 +30,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     parser = commands.add_parser(
         "serve",
         help="receive Upscale completion webhooks and relay them",
-        description=f"Serve POST {UPSCALE_WEBHOOK_PATH} and GET /healthz with waitress. Each webhook is "
+        description=f"Serve POST {UPSCALE_WEBHOOK_PATH} and GET /healthz with waitress; with "
+        "MSGRELAY_API_TOKEN set, also the low-code steps (POST /v1/steps/NAME, GET /v1/openapi.json) "
+        "and the operator console (GET /); GET /metrics for Prometheus. Each webhook is "
         "verified, stored in the ledger, answered 200, then relayed in the background to the destinations. "
         "Verification: the notify URL must carry ?token=$MSGRELAY_WEBHOOK_SECRET (or the X-Msgrelay-Token "
         "header). If the ledger cannot store an event within 5 s, the answer is 503 and the vendor retries. "
@@ -82,13 +87,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             receiver = Receiver(
                 ledger=ledger, insecure=args.insecure, on_event=worker.submit, destinations=relay_destinations
             )
-            server = BackgroundServer(receiver, host=args.host, port=args.port, threads=args.threads)
+            app = ServeApp(
+                ledger=ledger, receiver=receiver, steps=STEPS, run=run_step, on_retry=worker.submit
+            )
+            server = BackgroundServer(app, host=args.host, port=args.port, threads=args.threads)
             # The interrupt may land while the port line is printed as well as in the wait.
             try:
                 with worker, server:
                     # The port line goes to stderr, never the token: the notify URL is built by the sender.
                     print(
                         f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH} (ledger {ledger.path})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    on = "on" if app.console.enabled else f"off (set {MSGRELAY_API_TOKEN})"
+                    print(
+                        f"msgrelay: console {server.url}/, steps API {server.url}/v1/steps/NAME: {on}; "
+                        f"metrics {server.url}/metrics",
                         file=sys.stderr,
                         flush=True,
                     )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from msgrelay.cli._common import EXIT_OK, add_subcommands, comma_list, positive_float, print_json, print_jsonl
 from msgrelay.cli._progress import ProgressBar
+from msgrelay.ledger import Submission
 from msgrelay.relay.submit import submit_once
 from msgrelay.upscale import convert
 from msgrelay.upscale.client import UpscaleClient
@@ -70,8 +73,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     generate.add_argument(
         "--force",
         action="store_true",
-        help="send even though the same submission was recorded before with an unknown outcome "
-        "(check 'msgrelay upscale credits' first: it may have been charged)",
+        help="send a new batch even though a matching submission (same account, customer, campaign, "
+        "lead ids and message types) was recorded before: one with other field values, or one with an "
+        "unknown outcome (check 'msgrelay upscale credits' first: it may have been charged). Upscale "
+        "de-duplicates by lead id and message type, so new messages need new lead ids",
     )
     add_wait_options(generate, prefix="with --wait, ")
     generate.set_defaults(handler=cmd_generate)
@@ -190,13 +195,18 @@ def wait_and_print(
 def cmd_generate(args: argparse.Namespace) -> int:
     request = request_from(args)
     with client_from(args) as client:
-        ticket = submit_once(client, request, force=args.force)
+        ticket = submit_once(client, request, force=args.force, on_reuse=_say_reused)
         if not args.wait:
             print_json({"secure_request_id": ticket.secure_request_id})
             return EXIT_OK
         return wait_and_print(
             client, ticket.secure_request_id, timeout=args.timeout, poll_interval=args.poll_interval
         )
+
+
+def _say_reused(submission: Submission) -> None:
+    when = datetime.fromtimestamp(submission.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    print(f"msgrelay: reusing submission {submission.secure_request_id} from {when}", file=sys.stderr)
 
 
 def cmd_retrieve(args: argparse.Namespace) -> int:

@@ -37,6 +37,10 @@ class RelayContext:
         campaign_name: the Upscale ``automation_tool_campaign_name``, when known.
         message_types: the requested message types, in step order.
         destinations: the destination names this batch is delivered to.
+        status_message: the vendor's ``metadata.status_message``.
+        failed_messages_reason: the vendor's ``metadata.failed_messages_reason`` (why some messages
+            were not generated, e.g. no job posts for ``hiring_activity``).
+        requested_message_count / generated_message_count / failed_messages_count: the vendor's counts.
     """
 
     source: str
@@ -46,6 +50,11 @@ class RelayContext:
     campaign_name: str | None = None
     message_types: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     destinations: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    status_message: str | None = None
+    failed_messages_reason: str | None = None
+    requested_message_count: int | None = None
+    generated_message_count: int | None = None
+    failed_messages_count: int | None = None
 
     @property
     def secure_request_id(self) -> str | None:
@@ -62,6 +71,17 @@ class RelayContext:
             "campaign_name": self.campaign_name,
             "message_types": list(self.message_types),
             "destinations": list(self.destinations),
+            **self.failures(),
+        }
+
+    def failures(self) -> dict[str, Any]:
+        """The vendor's failure fields and counts, JSON-ready (what steps, the store and webhooks carry)."""
+        return {
+            "status_message": self.status_message,
+            "failed_messages_reason": self.failed_messages_reason,
+            "requested_message_count": self.requested_message_count,
+            "generated_message_count": self.generated_message_count,
+            "failed_messages_count": self.failed_messages_count,
         }
 
     @classmethod

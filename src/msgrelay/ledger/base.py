@@ -8,7 +8,7 @@ claims); `msgrelay.ledger.open_ledger` picks one from ``MSGRELAY_LEDGER_URL``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -19,6 +19,9 @@ __all__ = [
     "DELIVERED",
     "FANNED_OUT",
     "PENDING",
+    "POLL_DEAD",
+    "POLL_DONE",
+    "POLL_WAITING",
     "BatchClaim",
     "DeliveryClaim",
     "Failure",
@@ -35,12 +38,22 @@ FANNED_OUT = "fanned_out"
 DELIVERED = "delivered"
 DEAD = "dead"
 
+# Polling states of a submission (`Submission.poll_state`): waiting for its batch (polled until a
+# webhook or a poll finds it complete), done (its batch is in the inbox), dead (given up).
+POLL_WAITING = "waiting"
+POLL_DONE = "done"
+POLL_DEAD = "dead"
+
 
 @attrs.frozen(kw_only=True)
 class Submission:
     """A generation request as recorded before it was sent.
 
     ``secure_request_id`` is None while the POST is in flight, or when its outcome is unknown.
+    ``account`` names the vendor account (base URL and a digest of the API key, never the key);
+    ``request`` is the request's fields other than its leads, as JSON, to compare a re-run with.
+    ``poll_state`` is None until the id is known, then `POLL_WAITING`, `POLL_DONE` or `POLL_DEAD`;
+    ``next_poll_at`` is None before the first poll (the poller counts from ``updated_at``).
     """
 
     key: str
@@ -52,6 +65,11 @@ class Submission:
     owner: str
     created_at: float
     updated_at: float
+    account: str = ""
+    request: str | None = None
+    poll_state: str | None = None
+    next_poll_at: float | None = None
+    polls: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -114,10 +132,69 @@ class Ledger(Protocol):
         message_types: str,
         owner: str,
         now: float,
-    ) -> tuple[Submission, bool]: ...
-    def complete_submission(self, key: str, secure_request_id: str, *, now: float) -> None: ...
-    def release_submission(self, key: str) -> None: ...
-    def get_submission(self, key: str) -> Submission | None: ...
+        account: str = "",
+        request: str | None = None,
+        leads: Iterable[tuple[str, str]] = (),
+    ) -> tuple[Submission, bool]:
+        """Record a submission before it is sent, unless its key exists; the row, and whether it is new.
+
+        ``leads`` are ``(external_prospect_id, payload JSON)``, every submitted lead in full, stored
+        in the same transaction as the row (only when the row is new; the first of a repeated id is
+        kept). It may be a generator: a backend stores it as it goes, never holding a second copy.
+        """
+        ...
+
+    def complete_submission(self, key: str, secure_request_id: str, *, now: float) -> None:
+        """Store the id the vendor answered with; the submission is then polled until its batch arrives."""
+        ...
+
+    def release_submission(self, key: str) -> None:
+        """Forget a submission and its leads (the POST certainly did not go through)."""
+        ...
+
+    def retire_submission(self, key: str) -> None:
+        """Keep a sent submission (and its leads, for the join) under a new key: ``--force`` resends."""
+        ...
+
+    def get_submission(self, key: str) -> Submission | None:
+        """The submission with this key, if any."""
+        ...
+
+    def submission_for_batch(self, secure_request_id: str) -> Submission | None:
+        """The submission the vendor answered with this id, if msgrelay sent it (the latest, if several)."""
+        ...
+
+    def submitted_leads(self, key: str, external_prospect_ids: Sequence[str]) -> dict[str, str]:
+        """The stored payload (JSON) of each of these leads of a submission, by id; unknown ids are absent.
+
+        Callers ask in chunks (the relay joins a 100,000-lead batch a few hundred at a time).
+        """
+        ...
+
+    def claim_polls(self, *, now: float, poll_after: float, lease: float, limit: int) -> list[Submission]:
+        """Submissions waiting for their batch whose next poll is due, each held for ``lease`` seconds.
+
+        A submission is due ``poll_after`` seconds after its id was stored, then at its
+        ``next_poll_at``. One whose batch is in the inbox already (a webhook won) is marked done and
+        not returned.
+        """
+        ...
+
+    def schedule_poll(self, key: str, *, next_poll_at: float, now: float) -> None:
+        """Record one more poll of a submission, and when to poll it next."""
+        ...
+
+    def finish_poll(self, key: str, *, state: str, now: float) -> None:
+        """Stop polling a submission: `POLL_DONE` (its batch is in the inbox) or `POLL_DEAD` (given up)."""
+        ...
+
+    def waiting_submissions(self, *, poll_after: float, limit: int = 20) -> list[Submission]:
+        """Submissions still waiting for their batch, soonest poll first (for ``relay --status``)."""
+        ...
+
+    def dead_letter_batch(self, source: str, batch_id: str, *, error: str, now: float) -> None:
+        """Record a batch as dead with ``error`` (a poll gave up); ``--retry-dead`` re-drives it."""
+        ...
 
     def record_event(
         self,
@@ -171,10 +248,13 @@ class Ledger(Protocol):
     def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None: ...
     def due_destinations(self, *, now: float) -> list[str]: ...
     def release_orphans(self, *, now: float) -> int: ...
-    def retry_dead(self, *, now: float, destination: str | None = None) -> tuple[int, int]: ...
+    def retry_dead(
+        self, *, now: float, destination: str | None = None, key: str | None = None
+    ) -> tuple[int, int]: ...
 
     def record_hook_errors(self, rows: Sequence[HookErrorRow], *, now: float) -> None: ...
     def batch_counts(self, source: str, batch_id: str) -> dict[str, int]: ...
+    def waiting(self, *, limit: int = 20) -> list[dict[str, Any]]: ...
     def status(self, *, dead_sample: int = 20) -> dict[str, Any]: ...
     def close(self) -> None: ...
 

@@ -34,6 +34,7 @@ from msgrelay.errors import ConfigurationError
 from msgrelay.ledger.base import DeliveryClaim, Failure, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import describe_error
+from msgrelay.relay.metrics import DELIVERIES, DELIVERY_SECONDS
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.upscale.convert import structure_lead
@@ -167,7 +168,8 @@ class Deliverer:
             except Exception as exc:  # an unreadable row is dead-lettered, not fatal
                 failures[claim.key] = exc
         if destination is not None and deliveries:
-            failures.update(destination.deliver_batch(deliveries))
+            with DELIVERY_SECONDS.labels(destination=name).time():
+                failures.update(destination.deliver_batch(deliveries))
         delivered: list[int] = []
         failed: list[Failure] = []
         now = self.clock()
@@ -183,13 +185,15 @@ class Deliverer:
         lost = set(self.ledger.settle(self.owner, delivered=delivered, failed=failed, now=now))
         # A row whose claim was lost belongs to the worker that took it over: not counted here.
         report.lost += len(lost)
-        report.delivered += sum(1 for i in delivered if i not in lost)
+        settled = sum(1 for i in delivered if i not in lost)
+        report.delivered += settled
         for f in failed:
             if f.id not in lost:
                 if f.next_attempt_at is None:
                     report.dead += 1
                 else:
                     report.retried += 1
+        _count(name, delivered=settled, failed=[f for f in failed if f.id not in lost])
 
     def _delivery(self, claim: DeliveryClaim, contexts: dict[str | None, RelayContext]) -> Delivery:
         context = contexts.get(claim.context)
@@ -216,3 +220,11 @@ class Deliverer:
             message=payload,
             attempt=claim.attempts,
         )
+
+
+def _count(name: str, *, delivered: int, failed: list[Failure]) -> None:
+    """Count a chunk's settled outcomes for ``GET /metrics`` (rows another worker took over left out)."""
+    dead = sum(1 for f in failed if f.next_attempt_at is None)
+    for outcome, count in (("delivered", delivered), ("retry", len(failed) - dead), ("dead", dead)):
+        if count:
+            DELIVERIES.labels(destination=name, outcome=outcome).inc(count)

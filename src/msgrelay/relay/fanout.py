@@ -24,7 +24,7 @@ steps follow). `FanOut` is the first of the two steps `msgrelay.relay.Relay` own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -37,6 +37,8 @@ from msgrelay.errors import ConfigurationError
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import PluginError, describe_error
+from msgrelay.relay.join import join_submitted
+from msgrelay.relay.metrics import POLLS
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.upscale.client import UpscaleClient
@@ -145,7 +147,8 @@ class FanOut:
         if collect is not None and self._collect is None:
             getattr(collect, "close", lambda: None)()
 
-    def _upscale_client(self) -> UpscaleSource:
+    def upscale_client(self) -> UpscaleSource:
+        """The Upscale client, made on first use (shared with the poller)."""
         if self._client is None:
             self._client = _resolve(self._upscale, "retrieve_messages", UpscaleClient)
         return self._client
@@ -179,8 +182,9 @@ class FanOut:
         return stored_now
 
     def _retrieve(self, secure_request_id: str) -> RetrieveResult:
-        client = self._upscale_client()
+        client = self.upscale_client()
         result = client.retrieve_messages(secure_request_id)
+        POLLS.labels(outcome="complete" if result.is_complete else "partial").inc()
         if not result.is_complete:
             if self.poll_interval is None:
                 result = client.wait_for_completion(secure_request_id, timeout=self.wait_timeout)
@@ -198,6 +202,7 @@ class FanOut:
         # Items a previous fan-out stored: their hooks fired then, so they do not fire again.
         stored = self.ledger.stored_items(UPSCALE, sid)
         result = self._retrieve(sid)
+        metadata = result.metadata
         context = RelayContext(
             source=UPSCALE,
             batch_id=sid,
@@ -206,12 +211,19 @@ class FanOut:
             campaign_name=result.campaign.automation_tool_campaign_name,
             message_types=tuple(result.message_types),
             destinations=tuple(dests),
+            status_message=metadata.status_message,
+            failed_messages_reason=metadata.failed_messages_reason,
+            requested_message_count=metadata.requested_message_count,
+            generated_message_count=metadata.generated_message_count,
+            failed_messages_count=metadata.failed_messages_count,
         )
         errors: list[PluginError] = []
         pm = self.plugins
         if not stored:
             pm.dispatch("on_generation_complete", result, context, subject=f"batch {sid}", errors=errors)
-        leads = pm.transform_leads(_complete_messages(result), context, errors=errors)
+        submission = self.ledger.submission_for_batch(sid)
+        joined = join_submitted(_complete_messages(result), self.ledger, submission)
+        leads = pm.transform_leads(joined, context, errors=errors)
         items = _items(leads)
         report.messages += sum(1 for lead in leads for text in lead.messages.values() if text is not None)
         new = [lead for lead, (item_id, _) in zip(leads, items, strict=True) if item_id not in stored]
@@ -287,15 +299,15 @@ class FanOut:
         self.ledger.record_hook_errors(rows, now=self.clock())
 
 
-def _complete_messages(result: RetrieveResult) -> list[Lead]:
+def _complete_messages(result: RetrieveResult) -> Iterator[Lead]:
     """Each lead with every requested message type present (None where nothing was generated)."""
     types = result.message_types
-    return [
+    return (
         lead
         if all(t in lead.messages for t in types)
         else attrs.evolve(lead, messages=result.messages_of(lead))
         for lead in result.leads
-    ]
+    )
 
 
 def _items(leads: Sequence[Lead]) -> list[tuple[str, str]]:

@@ -35,6 +35,7 @@ from msgrelay.plugins import PluginManager
 from msgrelay.relay.deliver import Deliverer, check_batch_size
 from msgrelay.relay.fanout import CollectSource, FanOut, UpscaleSource
 from msgrelay.relay.policy import DeliveryPolicy
+from msgrelay.relay.poll import Poller, poll_settings
 from msgrelay.relay.report import RelayReport
 
 __all__ = ["Relay", "default_destinations"]
@@ -61,6 +62,9 @@ class Relay:
         wait_timeout: seconds to wait for a generation that is not complete yet.
         poll_interval: the first wait between polls of a generation not complete yet (None: the
             client's default).
+        poll_after / poll_give_up: when submissions whose batch never arrived are first polled, and
+            when they are given up (`poll_due`); default ``MSGRELAY_POLL_AFTER`` (900 s) and
+            ``MSGRELAY_POLL_GIVE_UP`` (172800 s).
         clock / sleep: injected for tests.
     """
 
@@ -76,11 +80,14 @@ class Relay:
         batch_size: int = 500,
         wait_timeout: float = 600.0,
         poll_interval: float | None = None,
+        poll_after: float | None = None,
+        poll_give_up: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # Checked before a default ledger or plugin manager is made: a bad call leaves nothing behind.
         check_batch_size(batch_size)
+        env_after, env_give_up = poll_settings()
         ledger = ledger if ledger is not None else open_ledger()
         plugins = plugins if plugins is not None else PluginManager().load()
         policy = policy or DeliveryPolicy()
@@ -101,6 +108,14 @@ class Relay:
         #: Claims due outbox rows and hands them to their destinations.
         self.deliverer = Deliverer(
             ledger=ledger, plugins=plugins, policy=policy, owner=owner, clock=clock, batch_size=batch_size
+        )
+        #: Polls submissions whose completion webhook has not come (`poll_due`).
+        self.poller = Poller(
+            ledger=ledger,
+            retrieve=lambda sid: self.fan_out.upscale_client().retrieve_messages(sid),
+            clock=clock,
+            poll_after=env_after if poll_after is None else poll_after,
+            give_up=env_give_up if poll_give_up is None else poll_give_up,
         )
         #: Waits for the next retry in `relay` and `run_pending`; injected for tests.
         self.sleep = sleep
@@ -257,6 +272,14 @@ class Relay:
                 return report
             # Something is due again before the deadline (a retry, or another worker's lease): wait for it.
             self.sleep(max(due - now, 0.01))
+
+    def poll_due(self) -> int:
+        """Poll each due submission whose batch has not arrived (no webhook yet): once, no waiting.
+
+        A complete one is put in the inbox, as a webhook would, for the next `run_pending`; one past
+        ``poll_give_up`` is dead-lettered with the reason. Returns how many reached the inbox.
+        """
+        return self.poller.run_due()
 
     def fan_out_due(self, *, source: str | None = None, batch_id: str | None = None) -> RelayReport:
         """Only the first half: retrieve and fan out every due batch, deliver nothing.

@@ -1,38 +1,56 @@
 """Idempotent generation requests: the same request, sent twice, is paid for once.
 
-`submit_once` records the request in the ledger *before* the POST, keyed by (customer id, campaign id,
-sorted lead ids, message types). A re-run with the same key returns the stored ticket without a POST.
-A row left without an id means the outcome is unknown (the process died or the request timed out
-after it may have reached Upscale): that raises `SubmissionInDoubtError`, which says how to check and
-how to force a resend. It never resends silently.
+`submit_once` records the request in the ledger *before* the POST, keyed by (account, customer id,
+campaign id, sorted lead ids, message types), with every lead in full (the relay joins them back with
+what the vendor generated) and the request's other fields. The account is the base URL and a digest of
+the API key, so the same command against another server or key is sent there.
+
+A re-run with the same key:
+- returns the stored ticket without a POST when every other field is the same too;
+- raises `msgrelay.errors.SubmissionChangedError`, sending nothing, when any field differs (a corrected
+  campaign name, company or notify URL must not silently hand back the old batch); ``force`` sends;
+- raises `SubmissionInDoubtError` when the row has no id: the outcome is unknown (the process died or
+  the request timed out after it may have reached Upscale). It says how to check and how to force a
+  resend. It never resends silently.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from msgrelay import errors
 from msgrelay.ledger import Ledger, Submission, new_owner, open_ledger, owner_state
+from msgrelay.upscale import convert
 from msgrelay.upscale.models import GenerationRequest, GenerationTicket
 from msgrelay.upscale.validation import validate_generation_request
 
 __all__ = ["SubmissionInDoubtError", "record_submission", "submission_key", "submit_once"]
 
-#: Bumped if the key's recipe ever changes, so old and new keys never collide.
-_KEY_VERSION = 1
+#: Bumped if the key's recipe ever changes, so old and new keys never collide (2: the account).
+_KEY_VERSION = 2
+#: Differing fields named in a `SubmissionChangedError` before "and N more".
+_MAX_NAMED = 20
+#: Leads compared per ledger call on a re-run.
+_COMPARE_CHUNK = 500
 
 logger = logging.getLogger(__name__)
 
 
 class GenerationClient(Protocol):
     """What `submit_once` needs from `msgrelay.upscale.UpscaleClient`."""
+
+    @property
+    def account(self) -> str:
+        """The account the client acts for (base URL and key digest; `UpscaleClient.account`)."""
+        ...
 
     def request_generation(self, request: GenerationRequest) -> GenerationTicket: ...
 
@@ -53,7 +71,7 @@ class SubmissionInDoubtError(errors.MsgrelayError):
             f"the generation request for customer {s.customer_id!r}, campaign {s.campaign_id!r} "
             f"({s.lead_count} leads; {s.message_types})"
         )
-        sent = datetime.fromtimestamp(s.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        sent = _when(s.created_at)
         if in_flight:
             text = f"{what} is being sent right now by another process (since {sent}); wait for it to finish"
         else:
@@ -67,14 +85,16 @@ class SubmissionInDoubtError(errors.MsgrelayError):
         super().__init__(text)
 
 
-def submission_key(request: GenerationRequest) -> str:
-    """The stable key of a request.
+def submission_key(request: GenerationRequest, *, account: str = "") -> str:
+    """The stable key of a request sent from ``account`` (`UpscaleClient.account`).
 
-    Made of the customer id, the campaign id, the sorted lead ids and the message types in step order.
+    Made of the account, the customer id, the campaign id, the sorted lead ids and the message types
+    in step order.
     """
     material = orjson.dumps(
         [
             _KEY_VERSION,
+            account,
             request.automation_tool_customer_id,
             request.automation_tool_campaign_id,
             sorted(lead.external_prospect_id for lead in request.lead_data),
@@ -82,6 +102,46 @@ def submission_key(request: GenerationRequest) -> str:
         ]
     )
     return "s_" + hashlib.sha256(material).hexdigest()[:40]
+
+
+def _request_fields(request: GenerationRequest) -> dict[str, Any]:
+    """The request's wire fields other than its leads (compared on a re-run)."""
+    wire = convert.unstructure(request)
+    wire.pop("lead_data", None)
+    return dict(wire)
+
+
+def _lead_payloads(request: GenerationRequest) -> Iterator[tuple[str, str]]:
+    for lead in request.lead_data:
+        yield lead.external_prospect_id, orjson.dumps(convert.unstructure(lead)).decode()
+
+
+def _differences(ledger: Ledger, row: Submission, request: GenerationRequest) -> list[str]:
+    """The wire paths where ``request`` differs from the stored submission (fields, then leads)."""
+    if row.request is None:  # recorded by an older msgrelay: nothing to compare with
+        return []
+    stored: dict[str, Any] = orjson.loads(row.request)
+    given = orjson.loads(orjson.dumps(_request_fields(request)))
+    paths = sorted(k for k in stored.keys() | given.keys() if stored.get(k) != given.get(k))
+    numbered = enumerate(request.lead_data)
+    while part := list(itertools.islice(numbered, _COMPARE_CHUNK)):
+        found = ledger.submitted_leads(row.key, [lead.external_prospect_id for _, lead in part])
+        for index, lead in part:
+            payload = found.get(lead.external_prospect_id)
+            if payload is None:
+                continue
+            before: dict[str, Any] = orjson.loads(payload)
+            now = orjson.loads(orjson.dumps(convert.unstructure(lead)))
+            paths += [
+                f"lead_data[{index}].{k}"
+                for k in sorted(before.keys() | now.keys())
+                if before.get(k) != now.get(k)
+            ]
+    return paths
+
+
+def _when(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _outcome_known_unsent(exc: BaseException) -> bool:
@@ -102,25 +162,32 @@ def submit_once(
     ledger: Ledger | None = None,
     force: bool = False,
     clock: Callable[[], float] = time.time,
+    on_reuse: Callable[[Submission], None] | None = None,
 ) -> GenerationTicket:
-    """Send ``request`` unless the same request was sent before; the ticket either way.
+    """Send ``request`` unless the same request was sent before from the same account; the ticket either way.
 
     Args:
         client: the Upscale client.
         request: the generation request.
         ledger: where submissions are recorded (default: `open_ledger`, from ``MSGRELAY_LEDGER_URL``).
-        force: send even if a matching submission exists (after checking it was not charged).
+        force: send even if a matching submission exists (a new batch; after checking an in-doubt one
+            was not charged).
         clock: seconds since the epoch.
+        on_reuse: called with the stored submission when its ticket is returned instead of sending
+            (the CLI prints ``reusing submission <id> from <time>``).
 
     Raises:
         SubmissionInDoubtError: a matching submission has no ``secure_request_id`` (see its message).
+        msgrelay.errors.SubmissionChangedError: a matching submission was sent with other field values;
+            nothing is sent.
         Whatever ``client.request_generation`` raises; the reservation is kept unless the request
         certainly did not reach Upscale.
     """
     validate_generation_request(request)  # a bad request is refused, never answered from the ledger
     ledger = ledger if ledger is not None else open_ledger()
-    key = submission_key(request)
+    key = submission_key(request, account=client.account)
     owner = new_owner()
+    fields = orjson.dumps(_request_fields(request), option=orjson.OPT_SORT_KEYS).decode()
 
     def reserve() -> tuple[Submission, bool]:
         return ledger.reserve_submission(
@@ -131,19 +198,38 @@ def submit_once(
             message_types=",".join(request.message_types),
             owner=owner,
             now=clock(),
+            account=client.account,
+            request=fields,
+            leads=_lead_payloads(request),
         )
 
     row, created = reserve()
     if not created:
         if row.secure_request_id and not force:
+            changed = _differences(ledger, row, request)
+            if changed:
+                raise errors.SubmissionChangedError(
+                    [
+                        errors.Problem(path, "differs from the submission sent before")
+                        for path in changed[:_MAX_NAMED]
+                    ],
+                    secure_request_id=row.secure_request_id,
+                    submitted_at=_when(row.created_at),
+                    more=max(len(changed) - _MAX_NAMED, 0),
+                )
             logger.info(
                 "this submission was sent before as %s; returning that id instead of paying twice",
                 row.secure_request_id,
             )
+            if on_reuse is not None:
+                on_reuse(row)
             return GenerationTicket(secure_request_id=row.secure_request_id)
         if not force:
             raise SubmissionInDoubtError(row, in_flight=owner_state(row.owner) == "alive")
-        ledger.release_submission(key)
+        if row.secure_request_id:
+            ledger.retire_submission(key)  # its batch still joins with its leads
+        else:
+            ledger.release_submission(key)
         row, created = reserve()
         if not created:  # another process reserved it between the two calls
             raise SubmissionInDoubtError(row, in_flight=True)
@@ -162,14 +248,16 @@ def record_submission(
     secure_request_id: str,
     *,
     ledger: Ledger | None = None,
+    account: str = "",
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Record the id of a submission whose outcome was in doubt, once you found it (dashboard, webhook).
 
-    Later `submit_once` calls for the same request then return this id.
+    Later `submit_once` calls for the same request from the same ``account`` (`UpscaleClient.account`)
+    then return this id.
     """
     ledger = ledger if ledger is not None else open_ledger()
-    key = submission_key(request)
+    key = submission_key(request, account=account)
     ledger.reserve_submission(
         key,
         customer_id=request.automation_tool_customer_id,
@@ -178,5 +266,8 @@ def record_submission(
         message_types=",".join(request.message_types),
         owner=new_owner(),
         now=clock(),
+        account=account,
+        request=orjson.dumps(_request_fields(request), option=orjson.OPT_SORT_KEYS).decode(),
+        leads=_lead_payloads(request),
     )
     ledger.complete_submission(key, secure_request_id, now=clock())

@@ -1,9 +1,10 @@
 """`RelayWorker`: runs the relay in the background for the webhook receiver.
 
 The receiver answers the vendor as soon as an event is stored and hands the batch to this worker,
-which relays it on its own thread. Anything the worker does not finish (a crash, a failure) stays in
-the ledger and is picked up by its next sweep, which runs every ``sweep_interval`` seconds however
-busy the queue is.
+which relays it on its own thread. Each sweep also polls the submissions whose completion webhook
+has not come (`msgrelay.relay.poll`), so no batch relies on the webhook alone. Anything the worker
+does not finish (a crash, a failure) stays in the ledger and is picked up by its next sweep, which
+runs every ``sweep_interval`` seconds however busy the queue is.
 """
 
 from __future__ import annotations
@@ -92,7 +93,10 @@ class RelayWorker:
             relay.close()
 
     def _sweep(self, relay: Any) -> float:
-        """Run the sweep; returns when the next one is due."""
+        """Run the sweep (poll submissions without a webhook, then resume); returns when the next is due."""
+        poll = getattr(relay, "poll_due", None)
+        if poll is not None:  # a host's own relay object may not poll
+            self._safely(lambda: poll() and None)
         self._safely(relay.run_pending)
         # Counted from the end, so a sweep longer than the interval still leaves time for the queue.
         return self.clock() + self.sweep_interval

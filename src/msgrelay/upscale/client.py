@@ -6,6 +6,7 @@ Vendor reference: https://www.upscaleoutreach.com/api-docs
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -110,6 +111,7 @@ class UpscaleClient:
         key = resolve_api_key(api_key, UPSCALE_API_KEY, service="Upscale Outreach")
         self.base_url = resolve_base_url(base_url, UPSCALE_BASE_URL, DEFAULT_UPSCALE_BASE_URL)
         self.paths = paths
+        self._account = f"{self.base_url.rstrip('/')}#{hashlib.sha256(key.encode()).hexdigest()[:16]}"
         self._sleep = sleep
         self._clock = clock
         self.transport = Transport(
@@ -123,6 +125,14 @@ class UpscaleClient:
             session=session,
             sleep=sleep,
         )
+
+    @property
+    def account(self) -> str:
+        """Which account this client acts for: the base URL and a digest of the API key (never the key).
+
+        Part of a submission's identity, so a re-run against another server or key is sent there.
+        """
+        return self._account
 
     def __repr__(self) -> str:
         return f"<UpscaleClient {self.base_url}>"

@@ -63,7 +63,7 @@ __all__ = [
 T = TypeVar("T")
 
 _MESSAGE_TYPE = {"message_type": "messageType"}
-_LEAD_IDENTITY = ("external_prospect_id", "linkedin", "no_job_posts")
+_LEAD_IDENTITY = ("external_prospect_id", "linkedin", "no_job_posts", *models.LEAD_INPUT_FIELDS)
 
 
 _IDENTITY = "\0identity"
@@ -111,18 +111,30 @@ def structure_lead(data: Any, _: Any = None) -> Lead:
     no_job_posts = data.get("no_job_posts")
     if no_job_posts is not None and type(no_job_posts) is not bool:
         raise _lead_error("no_job_posts", "a boolean or null", no_job_posts)
+    named: dict[str, str] = {}
+    for name in models.LEAD_INPUT_FIELDS:  # absent from the vendor's leads; present once joined
+        value = data.get(name)
+        if value is not None:
+            if type(value) is not str:
+                raise _lead_error(name, "a string or null", value)
+            named[name] = value
     return Lead(
         external_prospect_id=prospect,
         linkedin=linkedin,
         messages=messages,
         no_job_posts=no_job_posts,
         extra=extra,
+        **named,
     )
 
 
 def unstructure_lead(lead: Lead) -> dict[str, Any]:
     """The wire object of a `Lead` (message types back to their ``*_message`` keys)."""
     out: dict[str, Any] = {"external_prospect_id": lead.external_prospect_id, "linkedin": lead.linkedin}
+    for name in models.LEAD_INPUT_FIELDS:
+        value = getattr(lead, name)
+        if value is not None:
+            out[name] = value
     fields = _FIELD_OF_KIND
     for kind, text in lead.messages.items():
         out[fields.get(kind) or _field_of(kind)] = text

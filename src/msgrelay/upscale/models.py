@@ -84,6 +84,15 @@ class LeadInput:
     extra: dict[str, Any] = _extra()
 
 
+#: The named fields of a submitted lead beyond its id and LinkedIn URL, which a joined `Lead` carries.
+LEAD_INPUT_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "lead_company",
+    "lead_specified_url",
+    "lead_company_website_url",
+)
+
+
 def _steps(value: Any) -> tuple[MessageStep, ...]:
     return tuple(value)
 
@@ -151,21 +160,36 @@ class Account:
 
 @attrs.frozen(kw_only=True)
 class Lead:
-    """A lead of ``campaign.leads_data`` with its generated messages.
+    """A lead of ``campaign.leads_data`` with its generated messages, joined with the lead as submitted.
 
     ``messages`` maps message type → text, or None when not generated (yet, or at all); it holds
     every ``*_message`` key of the wire object. ``no_job_posts`` is the vendor's only per-lead notice.
+
+    When msgrelay submitted the generation, the relay joins each retrieved lead with the lead as it
+    was submitted (by ``external_prospect_id``): the named fields of `LeadInput` become attributes
+    (``first_name``, ``lead_company``, the URLs) and every other submitted column (``email``,
+    ``last_name``, a CRM id...) is in ``extra``. A batch msgrelay did not submit has only what the
+    vendor returned: those attributes are None.
     """
 
     external_prospect_id: str
     linkedin: str | None = None
     messages: dict[str, str | None] = attrs.field(factory=dict)
     no_job_posts: bool | None = None
+    first_name: str | None = None
+    lead_company: str | None = None
+    lead_specified_url: str | None = None
+    lead_company_website_url: str | None = None
     extra: dict[str, Any] = _extra()
 
     def message(self, message_type: str) -> str | None:
         """The text of one message type, or None."""
         return self.messages.get(message_type)
+
+    @property
+    def null_messages(self) -> tuple[str, ...]:
+        """The message types present but null: requested and not generated (see ``no_job_posts``)."""
+        return tuple(kind for kind, text in self.messages.items() if text is None)
 
 
 class LeadSequence(LazySequence[Lead]):
@@ -234,8 +258,21 @@ class RetrieveResult:
         steps = sorted(self.campaign.message_sequence, key=lambda s: s.step)
         return tuple(dict.fromkeys(s.message_type for s in steps))
 
+    def failures(self) -> dict[str, Any]:
+        """The batch's progress and failure fields (``metadata``), JSON-ready."""
+        m = self.metadata
+        return {
+            "generation_status": m.generation_status,
+            "status_message": m.status_message,
+            "failed_messages_reason": m.failed_messages_reason,
+            "requested_message_count": m.requested_message_count,
+            "generated_message_count": m.generated_message_count,
+            "failed_messages_count": m.failed_messages_count,
+        }
+
     def lead_summaries(self) -> list[dict[str, Any]]:
-        """One JSON-ready dict per lead: id, LinkedIn URL, every requested message type, the notice.
+        """One JSON-ready dict per lead: id, LinkedIn URL, every requested message type, which of them
+        are null, the notice.
 
         The shape the CLI prints and the low-code steps return.
         """
@@ -243,7 +280,8 @@ class RetrieveResult:
             {
                 "external_prospect_id": lead.external_prospect_id,
                 "linkedin": lead.linkedin,
-                "messages": self.messages_of(lead),
+                "messages": (messages := self.messages_of(lead)),
+                "null_messages": [kind for kind, text in messages.items() if text is None],
                 "no_job_posts": bool(lead.no_job_posts),
             }
             for lead in self.leads
@@ -328,6 +366,7 @@ __all__ = [
     "HIRING_ACTIVITY",
     "IN_PROGRESS",
     "KNOWN_MESSAGE_TYPES",
+    "LEAD_INPUT_FIELDS",
     "MESSAGE_FIELD_EXCEPTIONS",
     "SHARE_MATERIAL",
     "STAGE_AMBITION",

@@ -31,6 +31,7 @@ from msgrelay.config import MSGRELAY_WEBHOOK_SECRET, read_env
 from msgrelay.destinations.delivery import UPSCALE
 from msgrelay.errors import ConfigurationError, ValidationError
 from msgrelay.ledger.base import Ledger
+from msgrelay.relay.metrics import WEBHOOK_ANSWERS
 from msgrelay.upscale.convert import structure_completion_event
 
 __all__ = [
@@ -155,7 +156,7 @@ class Receiver:
             return _answer(start_response, 404, {"error": "not found"})
         if method != "POST":
             return _answer(start_response, 405, {"error": "use POST"}, allow="POST")
-        return self._upscale(environ, start_response)
+        return self._upscale(environ, _counted(start_response))
 
     def _health(self, start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
@@ -216,6 +217,16 @@ class Receiver:
                 # Stored and acknowledged all the same: the worker's next sweep picks it up.
                 logger.exception("could not hand %s to the relay", event.secure_request_id)
         return response
+
+
+def _counted(start_response: Callable[..., Any]) -> Callable[..., Any]:
+    """``start_response`` that also counts the webhook's answer by status, for ``GET /metrics``."""
+
+    def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        WEBHOOK_ANSWERS.labels(status=status.split(" ", 1)[0]).inc()
+        return start_response(status, headers, *exc_info)
+
+    return start
 
 
 def _answer(

@@ -39,13 +39,18 @@ class Request:
         return self.headers.get(name.lower())
 
 
+JSON = "application/json"
+
+
 @attrs.frozen
 class Response:
-    """A JSON answer (``body`` is encoded with orjson; None sends no body)."""
+    """An answer: ``body`` is encoded with orjson (None sends no body), unless ``content_type`` is not
+    JSON, when ``body`` is text sent as UTF-8 (the console's pages)."""
 
     status: int = 200
     body: Any = None
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = JSON
 
 
 class HttpError(Exception):
@@ -110,6 +115,7 @@ _REASONS = {
     201: "Created",
     202: "Accepted",
     204: "No Content",
+    303: "See Other",
     400: "Bad Request",
     401: "Unauthorized",
     402: "Payment Required",
@@ -144,10 +150,15 @@ def read_request(environ: Mapping[str, Any], *, strip_prefix: str = "") -> Reque
 
 def write_response(response: Response, start_response: Callable[..., Any]) -> list[bytes]:
     """Send a `Response` through WSGI."""
-    payload = b"" if response.body is None else orjson.dumps(response.body)
+    if response.body is None:
+        payload = b""
+    elif response.content_type == JSON:
+        payload = orjson.dumps(response.body)
+    else:
+        payload = str(response.body).encode()
     headers = [("Content-Length", str(len(payload)))]
     if response.body is not None:
-        headers.append(("Content-Type", "application/json"))
+        headers.append(("Content-Type", response.content_type))
     headers.extend(response.headers)
     start_response(f"{response.status} {_REASONS.get(response.status, 'Status')}", headers)
     return [payload]

@@ -11,7 +11,11 @@ An Upscale lead::
               "no_job_posts": true,
               "messages": {"connection_request": "Hi Ada, ...", "first_follow_up": "..."},
               "message_connection_request": "Hi Ada, ...", "message_first_follow_up": "...",
-              "email": "...", "first_name": "...", ...,    # when the lead carries them
+              "null_messages": ["hiring_activity"],        # requested, not generated
+              "status_message": "...", "failed_messages_reason": "...",   # the batch's, from the vendor
+              "requested_message_count": 4, "generated_message_count": 3, "failed_messages_count": 1,
+              "first_name": "Ada", "lead_company": "...",  # the lead as submitted, when msgrelay sent it
+              "email": "...", "last_name": "...", ...,     # when the lead carries them
               "extra": {...}}}                             # any other key the lead carries
 
 Messages that were not generated (null) are left out, so a receiver never overwrites a text with an
@@ -27,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from msgrelay import Delivery
+from msgrelay.upscale import LEAD_INPUT_FIELDS
 from msgrelay_webhook.linkedin import canonical_linkedin
 
 __all__ = ["COLLECT_MESSAGE_EVENT", "LEAD_EVENT", "build_payload", "encode_body", "iso_timestamp"]
@@ -73,9 +78,15 @@ def build_payload(delivery: Delivery, *, now: float) -> dict[str, Any]:
         "linkedin": canonical_linkedin(lead.linkedin),
         "no_job_posts": lead.no_job_posts,
         "messages": messages,
+        "null_messages": list(lead.null_messages),
+        **context.failures(),
     }
     for kind, text in messages.items():
         data[f"message_{kind}"] = text
+    for name in LEAD_INPUT_FIELDS:
+        value = getattr(lead, name)
+        if value is not None:
+            data[name] = value
     extra = dict(lead.extra)
     for name in LEAD_ATTRIBUTES:
         value = extra.pop(name, None)

@@ -184,6 +184,18 @@ class PostgresInbox(PostgresBase):
                 (state, when, error, now, claim.source, claim.batch_id, owner),
             )
 
+    def dead_letter_batch(self, source: str, batch_id: str, *, error: str, now: float) -> None:
+        """Record a batch as dead with ``error`` (new, or one still pending); ``--retry-dead`` reopens it."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO batches (source, batch_id, state, next_attempt_at, last_error, created_at,"
+                " updated_at) VALUES (%s, %s, 'dead', %s, %s, %s, %s)"
+                " ON CONFLICT (source, batch_id) DO UPDATE"
+                " SET state = 'dead', last_error = EXCLUDED.last_error, updated_at = EXCLUDED.updated_at"
+                " WHERE batches.state = 'pending'",
+                (source, batch_id, now, error, now, now),
+            )
+
     def stored_items(self, source: str, batch_id: str) -> set[str]:
         """The ids of the batch's items already stored by a fan-out (each has its outbox rows)."""
         with self._tx() as c:
@@ -201,16 +213,26 @@ class PostgresInbox(PostgresBase):
         return None if row is None else str(row[0])
 
     def get_batch(self, source: str, batch_id: str) -> dict[str, Any] | None:
-        """The batch's row: state, destinations, webhook deliveries received, attempts, last error."""
+        """The batch's row: state, destinations, webhook deliveries received, attempts, last error, and
+        ``context``: the batch context as JSON (None before its fan-out)."""
         with self._tx() as c:
             row = c.execute(
-                "SELECT state, destinations, received, attempts, last_error, created_at, updated_at"
-                " FROM batches WHERE source = %s AND batch_id = %s",
+                "SELECT state, destinations, received, attempts, last_error, created_at, updated_at,"
+                " context FROM batches WHERE source = %s AND batch_id = %s",
                 (source, batch_id),
             ).fetchone()
         if row is None:
             return None
-        names = ("state", "destinations", "received", "attempts", "last_error", "created_at", "updated_at")
+        names = (
+            "state",
+            "destinations",
+            "received",
+            "attempts",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "context",
+        )
         batch = dict(zip(names, row, strict=True))
         batch["destinations"] = _split_or_none(batch["destinations"])
         return batch

@@ -51,6 +51,33 @@ class PostgresLedger(PostgresSubmissions, PostgresInbox, PostgresOutbox):
             ).fetchall()
         return {str(state): int(count) for state, count in rows}
 
+    def waiting(self, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Work not yet fanned out: submissions whose webhook has not come, and batches due or claimed.
+
+        Each row has ``kind`` (``awaiting_webhook`` or the batch's state), ``source``, ``batch_id``,
+        ``attempts``, ``since`` (epoch seconds) and ``last_error``; oldest first.
+        """
+        with self._tx() as c:
+            submitted = c.execute(
+                "SELECT s.secure_request_id, s.created_at FROM submissions s WHERE s.secure_request_id IS NOT"
+                " NULL AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.source = 'upscale' AND b.batch_id ="
+                " s.secure_request_id) ORDER BY s.created_at LIMIT %s",
+                (limit,),
+            ).fetchall()
+            batches = c.execute(
+                "SELECT state, source, batch_id, attempts, created_at, last_error FROM batches"
+                " WHERE state IN ('pending', 'claimed') ORDER BY created_at LIMIT %s",
+                (limit,),
+            ).fetchall()
+        rows: list[dict[str, Any]] = [
+            {"kind": "awaiting_webhook", "source": "upscale", "batch_id": sid, "attempts": 0, "since": at,
+             "last_error": None}
+            for sid, at in submitted
+        ]  # fmt: skip
+        names = ("kind", "source", "batch_id", "attempts", "since", "last_error")
+        rows += [dict(zip(names, r, strict=True)) for r in batches]
+        return sorted(rows, key=lambda row: row["since"])[:limit]
+
     def status(self, *, dead_sample: int = 20) -> dict[str, Any]:
         """Counts by state (batches; deliveries overall and by destination), dead letters, hook errors."""
         with self._tx() as c:

@@ -159,17 +159,25 @@ class PostgresOutbox(PostgresBase):
                 ).rowcount
         return released
 
-    def retry_dead(self, *, now: float, destination: str | None = None) -> tuple[int, int]:
-        """Re-drive dead-lettered batches and deliveries; returns (batches, deliveries) revived."""
+    def retry_dead(
+        self, *, now: float, destination: str | None = None, key: str | None = None
+    ) -> tuple[int, int]:
+        """Re-drive dead-lettered batches and deliveries; returns (batches, deliveries) revived.
+
+        ``destination`` limits it to that destination's deliveries, ``key`` to the one delivery with
+        that idempotency key; either leaves dead batches alone.
+        """
         with self._tx() as c:
             batches = 0
-            if destination is None:
+            if destination is None and key is None:
                 batches = c.execute(
                     "UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = %s"
                     " WHERE state = 'dead'",
                     (now,),
                 ).rowcount
-            where, args = batch_filter(None, None, destination=destination)
+            where, args = batch_filter(None, None, destination=destination or None)
+            if key is not None:
+                where, args = where + " AND key = %s", (*args, key)
             deliveries = c.execute(
                 q(
                     "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = %s"

@@ -83,8 +83,29 @@ CREATE TABLE hook_errors (
 )
 """
 
+#: Version 2 (issues 10 and 11), as SQLite's: the submission's account and request fields, every
+#: submitted lead in full (joined back at fan-out), and the polling of submissions whose webhook never
+#: came; rows from version 1 with an id and no batch yet are polled from now on.
+_V2 = """
+ALTER TABLE submissions ADD COLUMN account TEXT NOT NULL DEFAULT '';
+ALTER TABLE submissions ADD COLUMN request TEXT;
+ALTER TABLE submissions ADD COLUMN poll_state TEXT;
+ALTER TABLE submissions ADD COLUMN next_poll_at DOUBLE PRECISION;
+ALTER TABLE submissions ADD COLUMN polls INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX submissions_by_request_id ON submissions (secure_request_id);
+CREATE INDEX submissions_polled ON submissions (next_poll_at) WHERE poll_state = 'waiting';
+CREATE TABLE submitted_leads (
+    submission TEXT NOT NULL,
+    external_prospect_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (submission, external_prospect_id)
+);
+UPDATE submissions SET poll_state = 'waiting' WHERE secure_request_id IS NOT NULL AND NOT EXISTS
+    (SELECT 1 FROM batches b WHERE b.source = 'upscale' AND b.batch_id = submissions.secure_request_id)
+"""
+
 #: ``STEPS[i]`` brings a database from version ``i`` to ``i + 1``.
-STEPS: tuple[str, ...] = (_V1,)
+STEPS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(STEPS)
 
 # Any fixed number: the key of the advisory lock migrations take, so two openers never both migrate.

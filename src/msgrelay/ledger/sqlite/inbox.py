@@ -187,6 +187,17 @@ class SQLiteInbox(SQLiteBase):
                 (state, when, error, now, claim.source, claim.batch_id, owner),
             )
 
+    def dead_letter_batch(self, source: str, batch_id: str, *, error: str, now: float) -> None:
+        """Record a batch as dead with ``error`` (new, or one still pending); ``--retry-dead`` reopens it."""
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO batches (source, batch_id, state, next_attempt_at, last_error, created_at,"
+                " updated_at) VALUES (?, ?, 'dead', ?, ?, ?, ?) ON CONFLICT (source, batch_id) DO UPDATE"
+                " SET state = 'dead', last_error = excluded.last_error, updated_at = excluded.updated_at"
+                " WHERE state = 'pending'",
+                (source, batch_id, now, error, now, now),
+            )
+
     def stored_items(self, source: str, batch_id: str) -> set[str]:
         """The ids of the batch's items already stored by a fan-out (each has its outbox rows)."""
         rows = self._conn().execute(
@@ -204,11 +215,12 @@ class SQLiteInbox(SQLiteBase):
         return None if row is None else str(row[0])
 
     def get_batch(self, source: str, batch_id: str) -> dict[str, Any] | None:
-        """The batch's row: state, destinations, webhook deliveries received, attempts, last error."""
+        """The batch's row: state, destinations, webhook deliveries received, attempts, last error, and
+        ``context``: the batch context as JSON (None before its fan-out)."""
         row = (
             self._conn()
             .execute(
-                "SELECT state, destinations, received, attempts, last_error, created_at, updated_at"
+                "SELECT state, destinations, received, attempts, last_error, created_at, updated_at, context"
                 " FROM batches WHERE source = ? AND batch_id = ?",
                 (source, batch_id),
             )
@@ -216,7 +228,16 @@ class SQLiteInbox(SQLiteBase):
         )
         if row is None:
             return None
-        names = ("state", "destinations", "received", "attempts", "last_error", "created_at", "updated_at")
+        names = (
+            "state",
+            "destinations",
+            "received",
+            "attempts",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "context",
+        )
         batch = dict(zip(names, row, strict=True))
         batch["destinations"] = _split_or_none(batch["destinations"])
         return batch

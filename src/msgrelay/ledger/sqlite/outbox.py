@@ -187,17 +187,27 @@ class SQLiteOutbox(SQLiteBase):
                 )
             return c.total_changes - before
 
-    def retry_dead(self, *, now: float, destination: str | None = None) -> tuple[int, int]:
-        """Re-drive dead-lettered batches and deliveries; returns (batches, deliveries) revived."""
+    def retry_dead(
+        self, *, now: float, destination: str | None = None, key: str | None = None
+    ) -> tuple[int, int]:
+        """Re-drive dead-lettered batches and deliveries; returns (batches, deliveries) revived.
+
+        ``destination`` limits it to that destination's deliveries, ``key`` to the one delivery with
+        that idempotency key; either leaves dead batches alone.
+        """
         with self._write() as c:
             batches = 0
-            if destination is None:
+            if destination is None and key is None:
                 batches = c.execute(
                     "UPDATE batches SET state = 'pending', attempts = 0, next_attempt_at = ?"
                     " WHERE state = 'dead'",
                     (now,),
                 ).rowcount
-            where, args = (" AND destination = ?", (destination,)) if destination else ("", ())
+            where, args = "", tuple[str, ...]()
+            if destination:
+                where, args = " AND destination = ?", (destination,)
+            if key is not None:
+                where, args = where + " AND key = ?", (*args, key)
             deliveries = c.execute(
                 "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?"
                 f" WHERE state = 'dead'{where}",
