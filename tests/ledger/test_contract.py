@@ -308,3 +308,62 @@ def test_hook_errors_are_counted_in_the_status(ledger: Ledger) -> None:
     errors = ledger.status()["hook_errors"]
     assert errors["count"] == 2
     assert [r["error"] for r in errors["recent"]] == ["E2", "E1"]
+
+
+def _reserve(ledger: Ledger, key: str, leads: list[tuple[str, str]]) -> tuple[Submission, bool]:
+    return ledger.reserve_submission(
+        key,
+        customer_id="c",
+        campaign_id="k",
+        lead_count=len(leads),
+        message_types="connection_request",
+        owner="o",
+        now=NOW,
+        account="acct",
+        request='{"f": 1}',
+        leads=iter(leads),
+    )
+
+
+def test_submitted_leads_are_kept_once_and_joined_by_id(ledger: Ledger) -> None:
+    """Leads are stored with a new submission only; a repeated id keeps the first; lookups by id."""
+    row, created = _reserve(ledger, "s1", [("a", '{"n": 1}'), ("b", '{"n": 2}'), ("a", '{"n": 3}')])
+    assert created
+    assert (row.account, row.request) == ("acct", '{"f": 1}')
+    _, again = _reserve(ledger, "s1", [("a", '{"n": 9}')])
+    assert not again
+    assert ledger.submitted_leads("s1", ["a", "b", "zz"]) == {"a": '{"n": 1}', "b": '{"n": 2}'}
+    ledger.complete_submission("s1", "sid-1", now=NOW)
+    found = ledger.submission_for_batch("sid-1")
+    assert found is not None
+    assert found.key == "s1"
+    ledger.retire_submission("s1")
+    assert ledger.get_submission("s1") is None
+    retired = ledger.submission_for_batch("sid-1")
+    assert retired is not None
+    assert ledger.submitted_leads(retired.key, ["a"]) == {"a": '{"n": 1}'}
+
+
+def test_polls_are_claimed_once_until_their_lease_ends_and_stop_when_the_batch_arrives(
+    ledger: Ledger,
+) -> None:
+    """A waiting submission is polled after poll_after, held for the lease, done once its batch is in."""
+    _reserve(ledger, "s1", [])
+    _reserve(ledger, "s2", [])
+    ledger.complete_submission("s1", "sid-1", now=NOW)
+    ledger.complete_submission("s2", "sid-2", now=NOW)
+    assert ledger.claim_polls(now=NOW + 5, poll_after=10, lease=30, limit=10) == []
+    first = ledger.claim_polls(now=NOW + 10, poll_after=10, lease=30, limit=10)
+    assert sorted(s.key for s in first) == ["s1", "s2"]
+    assert ledger.claim_polls(now=NOW + 11, poll_after=10, lease=30, limit=10) == []
+    ledger.schedule_poll("s1", next_poll_at=NOW + 100, now=NOW + 12)
+    assert [s.key for s in ledger.waiting_submissions(poll_after=10)] == ["s2", "s1"]
+    ledger.record_event("upscale", "sid-2", event="{}", destinations=None, now=NOW + 20)
+    assert ledger.claim_polls(now=NOW + 200, poll_after=10, lease=30, limit=10)[0].key == "s1"
+    stored = ledger.get_submission("s2")
+    assert stored is not None
+    assert stored.poll_state == "done"
+    ledger.finish_poll("s1", state="dead", now=NOW + 300)
+    ledger.dead_letter_batch("upscale", "sid-1", error="gave up", now=NOW + 300)
+    assert ledger.batch_state("upscale", "sid-1") == "dead"
+    assert [w["batch_id"] for w in ledger.waiting()] == ["sid-2"]
