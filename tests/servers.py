@@ -167,6 +167,13 @@ class Redis:
         except OSError:
             return False
 
+    def flush(self) -> None:
+        """Empty every database (queues left by an earlier test)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"FLUSHALL\r\n")
+            if not s.recv(16).startswith(b"+OK"):
+                raise UnavailableError("redis FLUSHALL failed")
+
     def stop(self) -> None:
         self.process.terminate()
         try:

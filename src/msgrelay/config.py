@@ -27,6 +27,7 @@ __all__ = [
     "MSGRELAY_LOAD_PLUGINS",
     "MSGRELAY_POLL_AFTER",
     "MSGRELAY_POLL_GIVE_UP",
+    "MSGRELAY_RATE_LIMITS",
     "MSGRELAY_STRICT_PLUGINS",
     "MSGRELAY_TRACE_PLUGINS",
     "MSGRELAY_WEBHOOK_SECRET",
@@ -53,6 +54,8 @@ MSGRELAY_WEBHOOK_SECRET = "MSGRELAY_WEBHOOK_SECRET"
 MSGRELAY_LEDGER_URL = "MSGRELAY_LEDGER_URL"
 #: The Celery broker (``redis://...``); when set, ``serve`` enqueues and ``msgrelay worker`` relays.
 MSGRELAY_BROKER_URL = "MSGRELAY_BROKER_URL"
+#: Per-destination Celery rate limits of delivery rounds: ``hubspot=10/m,lemlist=1/s``.
+MSGRELAY_RATE_LIMITS = "MSGRELAY_RATE_LIMITS"
 #: The bearer token of ``serve``'s steps API and operator console; unset turns both off.
 MSGRELAY_API_TOKEN = "MSGRELAY_API_TOKEN"
 #: Seconds after a submission before its first poll, when no completion webhook has come (default 900).

@@ -1,4 +1,9 @@
-"""``msgrelay serve``: the webhook receiver, with the relay working in the background."""
+"""``msgrelay serve``: the webhook receiver, with the relay working in the background.
+
+With ``MSGRELAY_BROKER_URL`` set, ``serve`` only verifies, stores, answers and enqueues: the relay runs
+in ``msgrelay worker`` processes (`msgrelay.relay.tasks`), so any number of receivers, holding no
+state, can sit behind a load balancer.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ from msgrelay.cli._common import (
     resolve_destinations,
     sigterm_as_interrupt,
 )
-from msgrelay.config import MSGRELAY_API_TOKEN
-from msgrelay.ledger import SQLiteLedger
+from msgrelay.config import MSGRELAY_API_TOKEN, MSGRELAY_BROKER_URL, read_env
+from msgrelay.errors import ConfigurationError
+from msgrelay.ledger import Ledger, open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
 from msgrelay.steps import STEPS, run_step
@@ -74,16 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         plugins = PluginManager().load()
         # Checked now, --to or the environment's, so a typo fails at start rather than at each webhook.
         relay_destinations = resolve_destinations(plugins, args.to)
-        ledger = SQLiteLedger()
+        ledger = open_ledger()
         try:
-            worker = RelayWorker(
-                lambda: Relay(
-                    ledger=ledger,
-                    plugins=plugins,
-                    destinations=relay_destinations,
-                    batch_size=args.batch_size,
-                )
-            )
+            worker: Any = _background(ledger, plugins, relay_destinations, args.batch_size)
             receiver = Receiver(
                 ledger=ledger, insecure=args.insecure, on_event=worker.submit, destinations=relay_destinations
             )
@@ -96,7 +95,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 with worker, server:
                     # The port line goes to stderr, never the token: the notify URL is built by the sender.
                     print(
-                        f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH} (ledger {ledger.path})",
+                        f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH}"
+                        f" (ledger {_where(ledger)}; "
+                        f"relay {worker.describe()})",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -113,3 +114,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
         finally:
             ledger.close()
     return EXIT_OK
+
+
+class _Enqueuer:
+    """The receiver's hand-off when a broker is set: enqueue a fan-out task, relay nothing here."""
+
+    def __init__(self) -> None:
+        from msgrelay.relay.tasks import RelayTasks
+
+        def no_relay() -> Relay:  # a receiver only sends tasks
+            raise ConfigurationError("a receiver with a broker does not relay")
+
+        self.tasks = RelayTasks(no_relay)
+
+    def submit(self, source: str, batch_id: str) -> None:
+        self.tasks.enqueue_fan_out(source, batch_id)
+
+    def describe(self) -> str:
+        return "by msgrelay worker, through the broker"
+
+    def __enter__(self) -> _Enqueuer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tasks.app.close()
+
+
+class _Local(RelayWorker):
+    def describe(self) -> str:
+        return "in this process"
+
+
+def _background(ledger: Ledger, plugins: PluginManager, destinations: list[str], batch_size: int) -> Any:
+    """Who relays what this receiver stores: Celery workers with a broker, else a thread here."""
+    if read_env(MSGRELAY_BROKER_URL):
+        try:
+            return _Enqueuer()
+        except ImportError:
+            raise ConfigurationError(
+                f"{MSGRELAY_BROKER_URL} is set but Celery is not installed: pip install 'msgrelay[celery]'"
+            ) from None
+    return _Local(
+        lambda: Relay(ledger=ledger, plugins=plugins, destinations=destinations, batch_size=batch_size)
+    )
+
+
+def _where(ledger: Ledger) -> str:
+    """The ledger's file or database (never a password)."""
+    return str(getattr(ledger, "where", None) or getattr(ledger, "path", "?"))
