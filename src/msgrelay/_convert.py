@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import attrs
 import cattrs
+import orjson
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.preconf.orjson import OrjsonConverter
 from cattrs.preconf.orjson import make_converter as make_orjson_converter
@@ -45,18 +46,32 @@ def structure_optional_str(value: Any, _: Any) -> str | None:
     raise _fail("a string or null", value)
 
 
+#: The integers JSON can carry through msgrelay: orjson (the ledger, the store, every payload we write)
+#: refuses anything past 64 bits, so a bigger one is refused on the way in, where its path is known.
+_INT_RANGE = range(-(2**63), 2**64)
+
+
 def structure_int(value: Any, _: Any) -> int:
-    """An integer (not a bool, not a float)."""
-    if type(value) is int:
+    """An integer (not a bool, not a float) within 64 bits."""
+    if type(value) is int and value in _INT_RANGE:
         return value
-    raise _fail("an integer", value)
+    raise _fail("an integer within 64 bits", value)
 
 
 def structure_optional_int(value: Any, _: Any) -> int | None:
-    """An integer or null."""
-    if value is None or type(value) is int:
+    """An integer within 64 bits, or null."""
+    if value is None or (type(value) is int and value in _INT_RANGE):
         return value
-    raise _fail("an integer or null", value)
+    raise _fail("an integer within 64 bits, or null", value)
+
+
+def _storable(extra: dict[str, Any]) -> None:
+    """Unknown keys are kept and written back with orjson: refuse now what it could not write later."""
+    for key, value in extra.items():
+        try:
+            orjson.dumps(value)
+        except TypeError as exc:  # orjson.JSONEncodeError: an integer past 64 bits, nesting past 254
+            raise TypeError(f"{key}: cannot be kept ({exc})") from None
 
 
 def structure_bool(value: Any, _: Any) -> bool:
@@ -149,6 +164,7 @@ def register_open_class(
             data = _apply_aliases(data, alias_targets)
         extra = {k: v for k, v in data.items() if k not in known}
         if extra:
+            _storable(extra)
             data = {**data, EXTRA: extra}
         return base_structure(data, cls)
 
@@ -223,9 +239,26 @@ def structure_with_path(
     """`conv.structure`, turning the first validation failure into ``on_error(path, message)``."""
     try:
         return conv.structure(data, cls)
-    except (cattrs.BaseValidationError, TypeError, ValueError, KeyError) as exc:
-        if isinstance(exc, cattrs.BaseValidationError):
-            path, message = error_paths(exc)[0]
-        else:
-            path, message = "", f"{type(exc).__name__}: {exc}"
-        raise on_error(path, message) from None
+    except STRUCTURE_ERRORS as exc:
+        raise on_error(*first_problem(exc)) from None
+
+
+#: What structuring untrusted data may raise besides cattrs' own errors: a wrong type, a value out of
+#: range (an integer past what a field holds), and a value nested deeper than Python's recursion limit.
+STRUCTURE_ERRORS = (
+    cattrs.BaseValidationError,
+    TypeError,
+    ValueError,
+    KeyError,
+    OverflowError,
+    RecursionError,
+)
+
+
+def first_problem(exc: BaseException) -> tuple[str, str]:
+    """``(wire path, message)`` of the first thing wrong, for any of `STRUCTURE_ERRORS`."""
+    if isinstance(exc, cattrs.BaseValidationError):
+        return error_paths(exc)[0]
+    if isinstance(exc, RecursionError):
+        return "", "nested too deeply"
+    return "", f"{type(exc).__name__}: {exc}"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     import requests
 
 __all__ = [
+    "PLUGIN_FAILURES",
     "ApiError",
     "AuthenticationError",
     "BadRequestError",
@@ -64,6 +65,12 @@ __all__ = [
 
 class MsgrelayError(Exception):
     """Base of every error msgrelay raises on purpose."""
+
+
+#: What a plugin's hook or destination may raise without stopping the relay: everything but
+#: KeyboardInterrupt (a person's Ctrl+C). A plugin calling ``sys.exit()`` is a failed call, recorded and
+#: retried like any other, not the end of ``serve``'s background relaying.
+PLUGIN_FAILURES: tuple[type[BaseException], ...] = (Exception, SystemExit, GeneratorExit)
 
 
 class ConfigurationError(MsgrelayError):

@@ -6,6 +6,7 @@ import argparse
 import errno
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -101,9 +102,12 @@ def test_serve_refuses_an_unknown_destination_from_the_environment_at_start() ->
     """``MSGRELAY_DESTINATIONS=nope msgrelay serve`` used to start and fail at every webhook."""
     done = _serve("store,nope")
     assert done.returncode == 2
+    # Every installed destination plugin (first-party ones included) is listed, so ask the manager.
+    registered = ", ".join(PluginManager(environ={}).load().destinations.names())
+    assert "store" in registered
     assert done.stderr.splitlines() == [
-        "msgrelay: error: unknown destination 'nope' from $MSGRELAY_DESTINATIONS (registered: store, "
-        "webhook); install or enable the plugin that provides it"
+        "msgrelay: error: unknown destination 'nope' from $MSGRELAY_DESTINATIONS "
+        f"(registered: {registered}); install or enable the plugin that provides it"
     ]
     assert done.stdout == ""
 
@@ -275,3 +279,30 @@ def test_other_numbers_out_of_range_are_refused_by_the_parser(argv: list[str]) -
     with pytest.raises(SystemExit) as caught:
         build_parser().parse_args(argv)
     assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["sandbox", "serve"])
+def test_a_port_in_use_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """``sandbox``/``serve`` on a port another socket holds: one line naming it, exit 2, no traceback."""
+    monkeypatch.setenv("MSGRELAY_WEBHOOK_SECRET", "whsec-port-test")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        code, _, err = run(capsys, command, "--port", str(port))
+    assert code == 2
+    assert err.startswith(f"msgrelay: error: cannot listen on 127.0.0.1:{port}")
+    assert "--port" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_bad_poll_setting_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MSGRELAY_POLL_AFTER=abc msgrelay serve`` used to start, answer webhooks and relay nothing."""
+    monkeypatch.setenv("MSGRELAY_POLL_AFTER", "abc")
+    done = _serve(None)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "msgrelay: error: MSGRELAY_POLL_AFTER must be a number of seconds, got 'abc'"
+    ]

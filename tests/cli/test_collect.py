@@ -85,6 +85,15 @@ def test_every_problem_in_one_line(cli: Cli) -> None:
         assert field in cli.err
 
 
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_send_on_outside_the_range_of_dates_is_a_usage_error(cli: Cli, sandbox: Sandbox, when: str) -> None:
+    """An instant before year 1 or after 9999 in UTC: exit 2 naming sendOn, not an OverflowError."""
+    cli("create", R, "--channel", "sms", "--body", "Reminder: please sign.", "--send-on", when, code=2)
+    assert cli.err.count("\n") == 1
+    assert "sendOn:" in cli.err
+    assert sandbox.count("POST", "/messages") == 0
+
+
 def test_update_with_nothing_to_change_is_a_usage_error(cli: Cli) -> None:
     """No option given: exit 2 listing the options."""
     cli("update", R, "msg_x", code=2)

@@ -129,6 +129,7 @@ def test_plugins_lists_a_broken_plugin_with_its_error_and_the_others_run(
         "version": "1.0",
         "hooks": ["register_destinations"],
         "destinations": ["controlled"],
+        "types": [],
         "errors": [],
     }
     sid = generated(sandbox, 2)
@@ -164,6 +165,18 @@ def test_relay_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown destination 'nowhere'" in err
     with pytest.raises(SystemExit):
         main(["relay", "--pending", "--status"])
+
+
+def test_relay_refuses_an_id_that_is_not_a_uuid_before_recording_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``relay not-an-id``: exit 2 naming the field, and no batch recorded in the ledger."""
+    code, _, err = run(capsys, "relay", "not-an-id")
+    assert code == 2
+    assert "request_message_generation_secure_request_id" in err
+    assert len(err.strip().splitlines()) == 1
+    with SQLiteLedger() as ledger:
+        assert ledger.status()["batches"] == {}
 
 
 @pytest.mark.parametrize("command", [["relay", "--pending"], ["serve", "--insecure"]])

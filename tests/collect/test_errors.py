@@ -64,12 +64,38 @@ def test_patch_is_never_resent(sandbox: Sandbox, live: CollectClient, sleeps: Sl
     assert sleeps.waits == []
 
 
-def test_500_is_a_server_error_without_retry(sandbox: Sandbox, live: CollectClient) -> None:
-    """500 is not in the retried statuses: one attempt, then ServerError with the vendor's words."""
+def test_500_on_a_get_is_retried_within_the_bounded_attempts(
+    sandbox: Sandbox, live: CollectClient, sleeps: SleepRecorder
+) -> None:
+    """The vendors say a 500 means "try again later": a GET is resent and then succeeds."""
     sandbox.inject(Fault("GET", ONE, status=500, body={"error": "We had a problem with our server."}))
+    assert live.get_message(SEED_REQUEST_ID, SEED_INTERNAL_MESSAGE_ID) is not None
+    assert sandbox.count("GET", ONE) == 2
+    assert len(sleeps.waits) == 1
+
+
+def test_a_500_that_persists_ends_in_server_error_after_four_attempts(
+    sandbox: Sandbox, live: CollectClient, sleeps: SleepRecorder
+) -> None:
+    """A 500 on every attempt: four GETs, then ServerError with the vendor's words."""
+    sandbox.inject(
+        Fault("GET", ONE, status=500, body={"error": "We had a problem with our server."}, times=10)
+    )
     with pytest.raises(ServerError, match="We had a problem with our server"):
         live.get_message(SEED_REQUEST_ID, SEED_INTERNAL_MESSAGE_ID)
-    assert sandbox.count("GET", ONE) == 1
+    assert sandbox.count("GET", ONE) == 4
+    assert len(sleeps.waits) == 3
+
+
+def test_a_post_answered_500_is_never_resent(
+    sandbox: Sandbox, live: CollectClient, sleeps: SleepRecorder
+) -> None:
+    """A create answered 500 may have been acted on: one attempt, ServerError, no duplicate message."""
+    sandbox.inject(Fault("POST", MESSAGES, status=500))
+    with pytest.raises(ServerError):
+        live.create_message(SEED_REQUEST_ID, NewInternalMessage(title="Note"))
+    assert sandbox.count("POST", MESSAGES) == 1
+    assert sleeps.waits == []
 
 
 def test_retries_stop_after_the_policy_s_attempts(

@@ -367,3 +367,16 @@ def test_polls_are_claimed_once_until_their_lease_ends_and_stop_when_the_batch_a
     ledger.dead_letter_batch("upscale", "sid-1", error="gave up", now=NOW + 300)
     assert ledger.batch_state("upscale", "sid-1") == "dead"
     assert [w["batch_id"] for w in ledger.waiting()] == ["sid-2"]
+
+
+def test_skipped_items_are_recorded_and_never_claimed(ledger: Ledger) -> None:
+    """A route's skipped leads get outbox rows in the skipped state, which no claim returns."""
+    ledger.record_event("upscale", "b1", event="{}", destinations=None, now=NOW)
+    claim = ledger.claim_batch("o", now=NOW, lease=60)
+    assert claim is not None
+    items = [("a", "{}"), ("b", "{}")]
+    assert ledger.fan_out(
+        claim, "o", context="{}", items=items, destinations=["store"], now=NOW, skipped={"b"}
+    )
+    assert ledger.batch_counts("upscale", "b1") == {"pending": 1, "skipped": 1}
+    assert [c.item_id for c in ledger.claim_deliveries("w", now=NOW, lease=60, limit=10)] == ["a"]

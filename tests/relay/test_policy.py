@@ -146,8 +146,19 @@ def test_a_rate_limited_retrieve_is_retried_no_sooner_than_the_vendor_asked(
 def test_a_retrieve_failing_with_a_server_error_is_retried_then_relayed(
     msgrelay_harness: RelayHarness,
 ) -> None:
-    """A 500 may pass: the batch is retried with backoff, not dead-lettered."""
+    """A 5xx the transport does not resend (507) may pass: the batch is retried with backoff, not
+    dead-lettered."""
     sid = msgrelay_harness.submit(leads=1)
-    msgrelay_harness.sandbox.inject(Fault("GET", RETRIEVE, status=500, body={"message": "oops"}, times=2))
+    msgrelay_harness.sandbox.inject(Fault("GET", RETRIEVE, status=507, body={"message": "oops"}, times=2))
     report = msgrelay_harness.relay.relay(sid, max_wait=5.0)
     assert (report.batch_failures, report.batches, report.delivered) == (2, 1, 1)
+
+
+def test_a_retrieve_answered_500_is_resent_by_the_transport(msgrelay_harness: RelayHarness) -> None:
+    """The vendor's 500 means "try again later": the GET is resent at once, the batch never fails."""
+    sid = msgrelay_harness.submit(leads=1)
+    before = msgrelay_harness.sandbox.count("GET", RETRIEVE)
+    msgrelay_harness.sandbox.inject(Fault("GET", RETRIEVE, status=500, body={"message": "oops"}, times=1))
+    report = msgrelay_harness.relay.relay(sid, max_wait=5.0)
+    assert (report.batch_failures, report.batches, report.delivered) == (0, 1, 1)
+    assert msgrelay_harness.sandbox.count("GET", RETRIEVE) - before >= 2

@@ -12,7 +12,7 @@ from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
 from msgrelay.relay.submit import submit_once
-from msgrelay.sandbox import Sandbox
+from msgrelay.sandbox import Fault, Sandbox
 from msgrelay.testing import make_request
 from msgrelay.upscale.client import UpscaleClient
 from tests.helpers import FakeClock, wait_until
@@ -116,3 +116,44 @@ def test_bad_poll_settings_fail_naming_the_variable(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("MSGRELAY_POLL_AFTER", "soon")
     with pytest.raises(ConfigurationError, match="MSGRELAY_POLL_AFTER"):
         Relay(ledger=SQLiteLedger(tmp_path / "l.sqlite3"), plugins=PluginManager(environ={}))
+
+
+def test_a_submission_of_another_account_is_left_to_that_account(silent: Sandbox, tmp_path: Path) -> None:
+    """A batch sent with another key (or to another server) is not polled with this relay's key, so it
+    is neither retrieved nor dead-lettered here."""
+    clock = FakeClock(now=2_000_000_000.0)
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    with _client(silent) as client:
+        ticket = submit_once(client, make_request(2), ledger=ledger, clock=clock)
+    other = UpscaleClient("another-key-0000000000000000", silent.upscale_url, trust_env=False)
+    relay = Relay(
+        ledger=ledger, plugins=PluginManager(environ={}).load(), upscale=other,
+        poll_after=10.0, poll_give_up=1000.0, clock=clock,
+    )  # fmt: skip
+    clock.advance(10)
+    assert relay.poll_due() == 0
+    assert silent.count("GET", RETRIEVE) == 0
+    assert ledger.batch_state("upscale", ticket.secure_request_id) is None  # not dead-lettered
+    ledger.close()
+
+
+def test_a_refused_key_is_polled_again_not_given_up_at_once(silent: Sandbox, tmp_path: Path) -> None:
+    """A 401 while polling (a key being rotated) is retried at the next interval; only the give-up
+    time dead-letters the batch."""
+    clock = FakeClock(now=2_000_000_000.0)
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    with _client(silent) as client:
+        ticket = submit_once(client, make_request(2), ledger=ledger, clock=clock)
+    relay = Relay(
+        ledger=ledger, plugins=PluginManager(environ={}).load(), upscale=_client(silent),
+        poll_after=10.0, poll_give_up=1000.0, clock=clock,
+    )  # fmt: skip
+    silent.inject(Fault("GET", RETRIEVE, status=401, body={"error": "Unauthorized: Invalid API key"}))
+    clock.advance(10)
+    relay.poll_due()
+    assert silent.count("GET", RETRIEVE) == 1
+    assert ledger.batch_state("upscale", ticket.secure_request_id) is None
+    waiting = ledger.waiting_submissions(poll_after=10.0)
+    assert waiting
+    assert waiting[0].next_poll_at == clock.now + 15.0
+    ledger.close()

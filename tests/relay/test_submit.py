@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -249,3 +250,56 @@ def test_the_steps_generate_reports_reuse_and_refuses_a_change(
     with pytest.raises(errors.SubmissionChangedError, match="automation_tool_campaign_name"):
         steps.run_step("generate", {**inputs, "campaign_name": "Other"})
     assert sandbox.upscale.generation_posts == 1
+
+
+def test_a_submission_recorded_before_the_account_was_in_the_key_is_not_paid_again(
+    sandbox: Sandbox, client: UpscaleClient, ledger: SQLiteLedger
+) -> None:
+    """A ledger from before key version 2 (no account in the key): the same request after the upgrade
+    returns the recorded id and sends nothing."""
+    request = make_request(2)
+    # The key recipe of key version 1, as an older msgrelay wrote it.
+    material = orjson.dumps(
+        [
+            1,
+            request.automation_tool_customer_id,
+            request.automation_tool_campaign_id,
+            sorted(lead.external_prospect_id for lead in request.lead_data),
+            list(request.message_types),
+        ]
+    )
+    old_key = "s_" + hashlib.sha256(material).hexdigest()[:40]
+    ledger.reserve_submission(
+        old_key,
+        customer_id=request.automation_tool_customer_id,
+        campaign_id=request.automation_tool_campaign_id,
+        lead_count=2,
+        message_types=",".join(request.message_types),
+        owner="old:1:x",
+        now=1.0,
+    )
+    ledger.complete_submission(old_key, "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef", now=2.0)
+    reused: list[str] = []
+    ticket = submit_once(client, request, ledger=ledger, on_reuse=lambda row: reused.append(row.key))
+    assert ticket.secure_request_id == "5c0f8a2e-7d41-4b6a-9e3f-12ab34cd56ef"
+    assert reused == [old_key]
+    assert sandbox.upscale.generation_posts == 0
+    forced = submit_once(client, request, ledger=ledger, force=True)
+    assert forced.secure_request_id != ticket.secure_request_id
+    assert sandbox.upscale.generation_posts == 1
+
+
+def test_the_ledger_keeps_no_webhook_secret(client: UpscaleClient, ledger: SQLiteLedger) -> None:
+    """The notify URL's token (the receiver's secret) is redacted before the request is recorded."""
+    request = attrs.evolve(
+        make_request(1),
+        completion_notification_url="https://relay.example.com/webhooks/upscale?token=s3cr3t-tok",
+    )
+    ticket = submit_once(client, request, ledger=ledger)
+    row = ledger.submission_for_batch(ticket.secure_request_id)
+    assert row is not None
+    assert row.request is not None
+    assert "s3cr3t-tok" not in row.request
+    assert "token=REDACTED" in row.request
+    again = submit_once(client, request, ledger=ledger)  # the redacted form still matches
+    assert again.secure_request_id == ticket.secure_request_id

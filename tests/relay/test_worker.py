@@ -74,3 +74,22 @@ def test_the_sweep_runs_on_schedule_under_steady_webhook_traffic(
     assert sweeps == ["sweep delivered 0", "sweep delivered 1"]
     assert log.index("sweep delivered 1") < log.index(f"process {marker}")
     assert [d.attempt for d in flaky.calls] == [1, 2]
+
+
+def test_a_sweep_with_nothing_to_poll_logs_no_failure(msgrelay_harness: RelayHarness, caplog: Any) -> None:
+    """The sweep polls submissions first: finding none due is not a failed step in the log."""
+    harness = msgrelay_harness
+    swept: list[int] = []
+
+    class Observed(Relay):
+        def run_pending(self, *, max_wait: float = 0.0) -> RelayReport:
+            report = super().run_pending(max_wait=max_wait)
+            swept.append(report.delivered)
+            return report
+
+    def relay() -> Relay:
+        return Observed(ledger=harness.ledger, plugins=harness.plugins, upscale=harness.client)
+
+    with caplog.at_level("ERROR", logger="msgrelay.relay.worker"), RelayWorker(relay, sweep_interval=3600.0):
+        wait_until(lambda: bool(swept), what="the first sweep")
+    assert [r.getMessage() for r in caplog.records if r.name == "msgrelay.relay.worker"] == []

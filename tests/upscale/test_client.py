@@ -13,8 +13,10 @@ from collections.abc import Callable
 import pytest
 
 from msgrelay import errors
+from msgrelay.transport.retry import NO_RETRIES
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.models import GenerationRequest, LeadInput, MessageStep, Progress
+from msgrelay.web.server import BackgroundServer
 from tests.conftest import Target
 
 NOTIFY = "https://hooks.example.net/upscale?token=not-a-real-token-123456"
@@ -123,3 +125,27 @@ def test_an_unknown_request_id_raises_not_found(upscale_target: Target) -> None:
     """An id the vendor does not know is a NotFoundError."""
     with client_for(upscale_target) as client, pytest.raises(errors.NotFoundError):
         client.retrieve_messages("00000000-0000-4000-8000-000000000000")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"  \n",
+        b"[" * 3000 + b"]" * 3000,
+        b'{"metadata": {"requested_message_count": ' + b"9" * 40 + b"}}",
+    ],
+    ids=["empty", "blank", "nested-3000", "int-past-64-bits"],
+)
+def test_the_client_turns_any_2xx_body_into_a_msgrelay_error(body: bytes) -> None:
+    """Empty, blank, 3,000-deep and huge-integer bodies: `ResponseDecodeError`, never a raw exception."""
+
+    def app(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    with BackgroundServer(app) as server, UpscaleClient("k", server.url, retry=NO_RETRIES) as client:
+        with pytest.raises(errors.ResponseDecodeError):
+            client.retrieve_messages("550e8400-e29b-41d4-a716-446655440000")
+        with pytest.raises(errors.ResponseDecodeError):
+            client.check_credits()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import requests
 from msgrelay.destinations.store import Store
 from msgrelay.errors import ConfigurationError
 from msgrelay.ledger import SQLiteLedger
-from msgrelay.plugins import PluginManager
+from msgrelay.plugins import PluginManager, hookimpl
 from msgrelay.relay import DeliveryPolicy, Relay, RelayWorker
 from msgrelay.sandbox import Sandbox
 from msgrelay.testing import make_request
@@ -272,3 +273,127 @@ def test_the_hosts_destinations_are_stored_with_the_event(ledger: SQLiteLedger) 
     batch = ledger.get_batch("upscale", SID)
     assert batch is not None
     assert list(batch["destinations"]) == ["store", "crm"]
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["not-a-uuid", SID + "0" * 40, "x" * 65, "5c0f8a2e7d414b6a9e3f12ab34cd56ef"], ids=str.__len__
+)
+def test_an_id_that_can_never_be_valid_is_a_400_and_nothing_is_stored(
+    served: tuple[str, list[tuple[str, str]]], ledger: SQLiteLedger, bad_id: str
+) -> None:
+    """A secure_request_id that is not UUID-shaped (or is over 64 characters) is refused, not stored."""
+    url, events = served
+    response = post(notification_url(url, secret=SECRET), {**EVENT, "secure_request_id": bad_id})
+    assert response.status_code == 400
+    assert "secure_request_id" in response.json()["error"]
+    assert ledger.status()["batches"] == {}
+    assert events == []
+
+
+def test_the_id_in_any_case_or_with_blanks_is_one_batch(
+    served: tuple[str, list[tuple[str, str]]], ledger: SQLiteLedger
+) -> None:
+    """Lower case, then upper case, then padded: one batch, stored under the id retrieval uses."""
+    url, events = served
+    answers = [
+        post(notification_url(url, secret=SECRET), {**EVENT, "secure_request_id": sid}).json()
+        for sid in (SID, SID.upper(), f"  {SID.upper()} ")
+    ]
+    assert [a["duplicate"] for a in answers] == [False, True, True]
+    assert {a["secure_request_id"] for a in answers} == {SID}
+    assert events == [("upscale", SID)]
+    assert ledger.get_batch("upscale", SID.upper()) is None
+    assert (ledger.get_batch("upscale", SID) or {})["received"] == 3
+
+
+def test_an_upper_case_webhook_after_a_lower_case_one_delivers_each_lead_once(
+    tmp_path: Path, msgrelay_plugins: PluginManager, register_plugin: Any
+) -> None:
+    """End to end: the webhook, then the same id in upper case, then ``relay ID`` padded and in upper case:
+    one batch, each lead delivered once to each destination."""
+    recorder = Recorder()
+    register_plugin(recorder, name="recorder")
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    store = Store()
+    with Sandbox(seconds_per_message=0.001) as sandbox:
+        client = UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url, trust_env=False)
+
+        def relay() -> Relay:
+            return Relay(
+                ledger=ledger,
+                plugins=msgrelay_plugins,
+                upscale=client,
+                destinations=["recorder", "store"],
+                policy=DeliveryPolicy(backoff_base=0.01),
+            )
+
+        worker = RelayWorker(relay, sweep_interval=0.05)
+        receiver = Receiver(ledger=ledger, secret=SECRET, on_event=worker.submit)
+        with worker, BackgroundServer(receiver) as server:
+            hook = notification_url(server.url, secret=SECRET)
+            sid = client.request_generation(make_request(3, notify_url=hook)).secure_request_id
+            wait_until(lambda: ledger.batch_counts("upscale", sid).get("delivered") == 6, what="first relay")
+            upper = post(hook, {**EVENT, "secure_request_id": sid.upper()})
+            assert upper.json() == {"ok": True, "secure_request_id": sid, "duplicate": True}
+            relay().relay(f" {sid.upper()} ", max_wait=5.0)
+            worker.stop()
+        client.close()
+    assert len(recorder.calls) == 3
+    assert len(set(recorder.keys())) == 3
+    assert store.summary()["leads"] == 3
+    assert sum(ledger.status()["batches"].values()) == 1
+    assert ledger.batch_counts("upscale", sid) == {"delivered": 6}
+    ledger.close()
+
+
+def test_a_destination_that_calls_sys_exit_does_not_stop_the_background_relay(
+    tmp_path: Path, msgrelay_plugins: PluginManager, register_plugin: Any
+) -> None:
+    """SystemExit from a destination is a failed delivery: the worker lives on, the other destination
+    gets every lead, and ``/healthz`` stays 200; with the worker stopped, ``/healthz`` answers 503 with
+    the reason."""
+
+    class Exiting:
+        @hookimpl
+        def register_destinations(self, register: Any) -> None:
+            register("exiting", lambda delivery: sys.exit(3))
+
+    register_plugin(Exiting(), name="exiting")
+    recorder = Recorder()
+    register_plugin(recorder, name="recorder")
+    ledger = SQLiteLedger(tmp_path / "ledger.sqlite3")
+    with Sandbox(seconds_per_message=0.001) as sandbox:
+        client = UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url, trust_env=False)
+
+        def relay() -> Relay:
+            return Relay(
+                ledger=ledger,
+                plugins=msgrelay_plugins,
+                upscale=client,
+                destinations=["exiting", "recorder"],
+                policy=DeliveryPolicy(backoff_base=30.0),
+            )
+
+        worker = RelayWorker(relay, sweep_interval=0.05)
+        receiver = Receiver(ledger=ledger, secret=SECRET, on_event=worker.submit, health=worker.problem)
+        with BackgroundServer(receiver) as server:
+            assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 503
+            with worker:
+                hook = notification_url(server.url, secret=SECRET)
+                first = client.request_generation(make_request(2, notify_url=hook)).secure_request_id
+                wait_until(lambda: len(recorder.calls) == 2, what="first batch to the recorder")
+                assert worker.problem() is None
+                health = requests.get(f"{server.url}/healthz", timeout=10)
+                assert (health.status_code, health.json()) == (200, {"ok": True})
+            stopped = requests.get(f"{server.url}/healthz", timeout=10)
+        client.close()
+    assert stopped.status_code == 503
+    assert "relay" in stopped.json()["error"]
+    for sid in (first,):
+        assert ledger.batch_counts("upscale", sid).get("delivered") == 2
+        assert (
+            ledger.batch_counts("upscale", sid).get("pending", 0)
+            + ledger.batch_counts("upscale", sid).get("dead", 0)
+            == 2
+        )
+    ledger.close()

@@ -236,3 +236,43 @@ def test_reprs_hide_every_secret(secret_text: str) -> None:
         "1234567",
     ):
         assert hidden not in shown
+
+
+def test_settings_by_key_name_the_setting_where_it_came_from(secret_text: str) -> None:
+    """`from_settings` reads the variables' suffixes as keys; errors name the key as ``where`` says."""
+    config = WebhookConfig.from_settings(
+        {"url": URL, "signing_secret": secret_text, "timeout": "20", "allow_insecure": "false"}
+    )
+    assert (config.url, config.secrets, config.timeout) == (
+        URL,
+        (SigningSecret(secret_text),),
+        Timeout(connect=5.0, read=20.0),
+    )
+    where = {
+        "url": "routes.toml [destinations.acme] url",
+        "timeout": "routes.toml [destinations.acme] timeout",
+    }
+    with pytest.raises(
+        ConfigurationError, match=r"^no webhook URL: set routes.toml \[destinations.acme\] url"
+    ):
+        WebhookConfig.from_settings({}, where=where.__getitem__)
+    with pytest.raises(ConfigurationError, match=r"^routes.toml \[destinations.acme\] timeout must be"):
+        WebhookConfig.from_settings({"url": URL, "timeout": "soon"}, where=where.__getitem__)
+    with pytest.raises(ConfigurationError, match=r"^urll: unknown webhook setting \(known: allow_insecure"):
+        WebhookConfig.from_settings({"urll": URL})
+
+
+def test_the_receivers_own_secret_is_not_a_webhook_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MSGRELAY_WEBHOOK_SECRET`` (the inbound receiver's) shares the prefix but is not read by the
+    default ``webhook`` instance, which reads only its declared keys."""
+    from msgrelay.plugins import PluginManager
+
+    monkeypatch.setenv("MSGRELAY_WEBHOOK_SECRET", "inbound-token")
+    monkeypatch.setenv("MSGRELAY_WEBHOOK_URL", URL)
+    kind = PluginManager(environ={"MSGRELAY_LOAD_PLUGINS": "webhook"}).load().destinations.get_type("webhook")
+    assert kind is not None
+    assert dict(kind.from_env()) == {"url": URL}
+    destination = kind.build("webhook", kind.from_env())
+    assert isinstance(destination, WebhookDestination)
+    assert destination.config.url == URL
+    destination.close()

@@ -12,18 +12,59 @@ import importlib
 import logging
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from msgrelay import errors
 from msgrelay._version import __version__
-from msgrelay.cli._common import EXIT_API, EXIT_USAGE, UsageError
+from msgrelay.cli._common import EXIT_API, EXIT_USAGE, SECRET_OPTIONS, UsageError
+from msgrelay.transport.redact import redact_text
 
 __all__ = ["build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with every command group found in this package."""
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose usage errors never echo a secret option's value
+    (``unrecognized arguments: --api-key sk-...``). Sub-parsers are made of the same class."""
+
+    #: The values given to secret options on this command line (set by `main`).
+    secret_values: tuple[str, ...] = ()
+
+    def error(self, message: str) -> NoReturn:
+        super().error(redact_text(message, self.secret_values))
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases map to one parser
+                yield from _all_parsers(child)
+
+
+def secret_values(argv: Sequence[str]) -> tuple[str, ...]:
+    """The values given to the secret options in ``argv`` (``--api-key K``, ``--api-key=K``, and the
+    abbreviations argparse accepts, ``--api K``)."""
+    found: list[str] = []
+    for index, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if len(name) < 4 or not name.startswith("--"):
+            continue
+        if any(option.startswith(name) for option in SECRET_OPTIONS):
+            if equals:
+                found.append(value)
+            elif index + 1 < len(argv):
+                found.append(argv[index + 1])
+    return tuple(v for v in found if v)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The full parser, with every command group found in this package.
+
+    Args:
+        argv: the command line it will parse, so that no usage error echoes a secret option's value.
+    """
+    parser = _Parser(
         prog="msgrelay",
         description=(
             "Relay generated outreach messages from Upscale Outreach and Collect into CRMs, outreach "
@@ -43,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         module.register(sub)
+    secrets = secret_values(argv)
+    for each in _all_parsers(parser):
+        if each is not parser:
+            # -v before or after the command (`msgrelay upscale credits -v`); SUPPRESS keeps an
+            # unset one from hiding the top level's.
+            each.add_argument(
+                "-v",
+                "--verbose",
+                action="count",
+                default=argparse.SUPPRESS,
+                help="log to stderr (-vv for HTTP detail)",
+            )
+        if isinstance(each, _Parser):
+            each.secret_values = secrets
     return parser
 
 
@@ -63,8 +118,9 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     _configure_logging(args.verbose)
     try:
         return int(args.handler(args))

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from msgrelay.config import MSGRELAY_DESTINATIONS, env_list
+from msgrelay.config import MSGRELAY_CONFIG, MSGRELAY_DESTINATIONS, env_list
+from msgrelay.destinations import RouteTable, config_from_env, load_config
 from msgrelay.relay import default_destinations
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_API = 1
 EXIT_USAGE = 2
+
+#: Options whose values are credentials: a usage error shows ``REDACTED`` instead of their value.
+SECRET_OPTIONS = ("--api-key",)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -141,6 +145,41 @@ def resolve_destinations(plugins: PluginManager, to: Sequence[str] | None) -> li
                 "install or enable the plugin that provides it"
             )
     return names
+
+
+def explicit_destinations(
+    plugins: PluginManager, to: Sequence[str] | None, *, routes: RouteTable
+) -> list[str] | None:
+    """``--to``, else ``$MSGRELAY_DESTINATIONS``, checked (`resolve_destinations`); None when neither is
+    set: each batch is then routed when fanned out (the ``route_destinations`` hook, the config file's
+    ``routes``, else ``store``)."""
+    if to or env_list(MSGRELAY_DESTINATIONS):
+        return resolve_destinations(plugins, to)
+    if not routes:
+        resolve_destinations(plugins, None)  # every batch goes to the default: check it now
+    return None
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config PATH``: the destination instances and routes file (default ``$MSGRELAY_CONFIG``)."""
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"TOML file of destination instances and routes per customer and campaign (default: "
+        f"${MSGRELAY_CONFIG}); checked at start, a bad line exits 2 naming the file, table and key",
+    )
+
+
+def install_config(plugins: PluginManager, path: str | None) -> RouteTable:
+    """Load ``--config`` (else ``$MSGRELAY_CONFIG``), build its instances into ``plugins``; its routes.
+
+    No file: no routes. A bad file raises `ConfigurationError` (exit 2) naming the file, table and key.
+    """
+    config = load_config(path) if path else config_from_env()
+    if config is None:
+        return RouteTable()
+    config.install(plugins.destinations)
+    return config.routes
 
 
 @contextlib.contextmanager

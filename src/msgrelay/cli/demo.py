@@ -18,16 +18,17 @@ import shutil
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 
-from msgrelay.cli._common import EXIT_OK, non_negative_float, print_json
+from msgrelay.cli._common import EXIT_OK, comma_list, non_negative_float, print_json
+from msgrelay.cli._emulators import vendor_emulators
 from msgrelay.config import msgrelay_home
-from msgrelay.destinations import UPSCALE
+from msgrelay.destinations import DEFAULT_DESTINATION, UPSCALE
 from msgrelay.destinations.store import Store
 from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import PluginManager
@@ -59,6 +60,14 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="the sandbox's generation time per message (default 0.05)",
     )
     parser.add_argument(
+        "--to",
+        type=comma_list,
+        default=[],
+        metavar="NAMES",
+        help="also deliver to these destinations (hubspot, lemlist, collect, webhook...): a plugin's vendor "
+        "emulator is started for each whose base URL is not set, and what it received is printed",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print JSON lines even on a terminal (the default when piped)"
     )
     parser.set_defaults(handler=cmd_demo)
@@ -81,11 +90,15 @@ def render(rows: Iterable[dict[str, Any]], summary: dict[str, Any], out: TextIO,
         f"messages generated, {summary['delivered']} delivered, {summary['failed']} failed.\n"
         f"Store: {summary['store']}\nExport: {summary['next']}\n"
     )
+    for name, records in summary.get("received", {}).items():
+        out.write(f"\n{name} received {len(records)} records:\n")
+        for record in records:
+            out.write(f"  {orjson.dumps(record, default=str).decode()}\n")
     out.flush()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    summary = run_full_demo(seconds_per_message=args.seconds_per_message, out=io.StringIO())
+    summary = run_full_demo(seconds_per_message=args.seconds_per_message, to=args.to, out=io.StringIO())
     store = Store(summary["store"])
     try:
         if sys.stdout.isatty() and not args.json:
@@ -102,6 +115,7 @@ def run_full_demo(
     *,
     request: Callable[[str], GenerationRequest] = default_request,
     seconds_per_message: float = 0.05,
+    to: Sequence[str] = (),
     home: Path | None = None,
     timeout: float = 300.0,
     out: TextIO | None = None,
@@ -112,6 +126,8 @@ def run_full_demo(
     Args:
         request: makes the generation request from the notify URL (default: the sample leads).
         seconds_per_message: the sandbox's generation time per message.
+        to: destinations to deliver to besides the store; a plugin's vendor emulator is started for
+            each whose base URL is not set, and the summary's ``received`` shows what each one holds.
         home: the run's folder (default ``$MSGRELAY_HOME/demo/run-<UTC time>``).
         timeout: seconds to wait for the webhook and the relay before giving up.
         out / err: where the summary and the progress go (stdout / stderr).
@@ -131,14 +147,23 @@ def run_full_demo(
     # The demo's own store, registered under the default name for this manager only.
     plugins.destinations.remove_plugin("msgrelay.store")
     store.register_as(plugins.destinations.registrar("msgrelay.store", say), "store")
+    destinations = list(dict.fromkeys([DEFAULT_DESTINATION, *to]))
     try:
-        with Sandbox(seconds_per_message=seconds_per_message) as sandbox:
+        with (
+            Sandbox(seconds_per_message=seconds_per_message) as sandbox,
+            vendor_emulators(plugins, destinations, say) as emulators,
+        ):
             say(f"sandbox (emulated Upscale Outreach) on {sandbox.url}")
+            plugins.destinations.resolve(destinations)
 
             def relay() -> Relay:
                 client = UpscaleClient(sandbox.upscale_api_key, sandbox.upscale_url, trust_env=False)
                 return Relay(
-                    ledger=ledger, plugins=plugins, upscale=client, destinations=["store"], poll_interval=0.2
+                    ledger=ledger,
+                    plugins=plugins,
+                    upscale=client,
+                    destinations=destinations,
+                    poll_interval=0.2,
                 )
 
             with (
@@ -158,6 +183,8 @@ def run_full_demo(
                 say("relayed")
                 worker.stop()
             summary = _summary(ledger, store, sid, generation, folder)
+            if emulators:
+                summary["received"] = {name: emulator.received() for name, emulator in emulators.items()}
     finally:
         ledger.close()
         store.close()

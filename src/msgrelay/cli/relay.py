@@ -12,11 +12,13 @@ from msgrelay.cli._common import (
     EXIT_API,
     EXIT_OK,
     UsageError,
+    add_config_option,
     comma_list,
+    explicit_destinations,
+    install_config,
     non_negative_float,
     positive_int,
     print_json,
-    resolve_destinations,
 )
 from msgrelay.destinations.delivery import COLLECT, UPSCALE
 from msgrelay.destinations.store import open_store
@@ -24,6 +26,7 @@ from msgrelay.ledger import Ledger, open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayReport
 from msgrelay.relay.poll import poll_settings
+from msgrelay.upscale.validation import validate_secure_request_id
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -35,12 +38,13 @@ _OPTIONS = {
     "max_wait": "--max-wait",
     "batch_size": "--batch-size",
     "output": "-o/--output",
+    "config": "--config",
 }
 _USES = {
-    "an ID": {"to", "collect", "max_wait", "batch_size"},
-    "--pending": {"max_wait", "batch_size"},
+    "an ID": {"to", "collect", "max_wait", "batch_size", "config"},
+    "--pending": {"max_wait", "batch_size", "config"},
     "--status": set(),
-    "--retry-dead": {"to", "max_wait", "batch_size"},
+    "--retry-dead": {"to", "max_wait", "batch_size", "config"},
     "--export": {"output"},
 }
 
@@ -90,8 +94,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "--to",
         type=comma_list,
         metavar="NAME,...",
-        help="destinations for ID (default: $MSGRELAY_DESTINATIONS, else 'store'); with --retry-dead, "
-        "only these destinations",
+        help="destinations for ID (default: $MSGRELAY_DESTINATIONS, else --config's routes, else 'store'); "
+        "with --retry-dead, only these destinations",
     )
     parser.add_argument(
         "--collect",
@@ -118,6 +122,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "-o", "--output", type=Path, help="with --export: write to this file instead of stdout"
     )
+    add_config_option(parser)
     parser.set_defaults(handler=cmd_relay)
 
 
@@ -149,16 +154,20 @@ def cmd_relay(args: argparse.Namespace) -> int:
             print_json(status)
             return EXIT_OK
         plugins = PluginManager().load()
+        routes = install_config(plugins, args.config)
         # For an ID, --to or the environment's, checked before anything is recorded.
         destinations = (
-            resolve_destinations(plugins, args.to) if args.secure_request_id is not None else args.to
+            explicit_destinations(plugins, args.to, routes=routes)
+            if args.secure_request_id is not None
+            else args.to
         )
         batch_size = DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size
-        relay = Relay(ledger=ledger, plugins=plugins, batch_size=batch_size)
+        relay = Relay(ledger=ledger, plugins=plugins, batch_size=batch_size, routes=routes)
         try:
             return _run(relay, args, destinations)
         finally:
             relay.close()
+            plugins.destinations.close()
     finally:
         ledger.close()
 
@@ -196,7 +205,9 @@ def _refuse_unused_options(args: argparse.Namespace, mode: str) -> None:
 
 def _run(relay: Relay, args: argparse.Namespace, destinations: list[str] | None) -> int:
     if args.secure_request_id is not None:
-        batch_id, wait = args.secure_request_id, 60.0 if args.max_wait is None else args.max_wait
+        batch_id, wait = args.secure_request_id.strip(), 60.0 if args.max_wait is None else args.max_wait
+        if not args.collect:
+            batch_id = validate_secure_request_id(batch_id)  # the ledger's form: lower case
         if args.collect:
             source, key = COLLECT, "request_id"
             report = relay.relay_collect(batch_id, destinations=destinations, max_wait=wait)

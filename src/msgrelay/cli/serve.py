@@ -14,10 +14,12 @@ from typing import Any
 
 from msgrelay.cli._common import (
     EXIT_OK,
+    add_config_option,
     comma_list,
+    explicit_destinations,
+    install_config,
     port,
     positive_int,
-    resolve_destinations,
     sigterm_as_interrupt,
 )
 from msgrelay.config import MSGRELAY_API_TOKEN, MSGRELAY_BROKER_URL, read_env
@@ -25,6 +27,7 @@ from msgrelay.errors import ConfigurationError
 from msgrelay.ledger import Ledger, open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
+from msgrelay.relay.poll import poll_settings
 from msgrelay.steps import STEPS, run_step
 from msgrelay.web.app import ServeApp
 from msgrelay.web.receiver import UPSCALE_WEBHOOK_PATH, Receiver
@@ -53,8 +56,10 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "--to",
         type=comma_list,
         metavar="NAME,...",
-        help="destinations (default: $MSGRELAY_DESTINATIONS, else the built-in 'store')",
+        help="destinations of every batch (default: $MSGRELAY_DESTINATIONS, else each batch is routed by "
+        "--config's routes, else the built-in 'store')",
     )
+    add_config_option(parser)
     parser.add_argument(
         "--threads", type=positive_int, default=8, help="threads answering requests, at least 1 (default 8)"
     )
@@ -78,13 +83,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl+C or SIGTERM)."""
     with sigterm_as_interrupt():
         plugins = PluginManager().load()
-        # Checked now, --to or the environment's, so a typo fails at start rather than at each webhook.
-        relay_destinations = resolve_destinations(plugins, args.to)
+        # Checked now (the config file, --to or the environment's), so a typo fails at start rather
+        # than at each webhook.
+        routes = install_config(plugins, args.config)
+        relay_destinations = explicit_destinations(plugins, args.to, routes=routes)
+        poll_settings()  # a bad MSGRELAY_POLL_* fails here, not in the background relay's thread
         ledger = open_ledger()
         try:
-            worker: Any = _background(ledger, plugins, relay_destinations, args.batch_size)
+            worker: Any = _background(ledger, plugins, relay_destinations, args.batch_size, routes)
             receiver = Receiver(
-                ledger=ledger, insecure=args.insecure, on_event=worker.submit, destinations=relay_destinations
+                ledger=ledger,
+                insecure=args.insecure,
+                on_event=worker.submit,
+                destinations=relay_destinations,
+                health=worker.problem,
             )
             app = ServeApp(
                 ledger=ledger, receiver=receiver, steps=STEPS, run=run_step, on_retry=worker.submit
@@ -113,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print("msgrelay: stopping", file=sys.stderr)
         finally:
             ledger.close()
+            plugins.destinations.close()
     return EXIT_OK
 
 
@@ -133,6 +146,11 @@ class _Enqueuer:
     def describe(self) -> str:
         return "by msgrelay worker, through the broker"
 
+    def problem(self) -> str | None:
+        # Nothing relays here: a broker that is down only delays the nudge (the event is stored, and
+        # the workers' sweep picks it up), so it does not make this receiver unhealthy.
+        return None
+
     def __enter__(self) -> _Enqueuer:
         return self
 
@@ -145,7 +163,9 @@ class _Local(RelayWorker):
         return "in this process"
 
 
-def _background(ledger: Ledger, plugins: PluginManager, destinations: list[str], batch_size: int) -> Any:
+def _background(
+    ledger: Ledger, plugins: PluginManager, destinations: list[str] | None, batch_size: int, routes: Any
+) -> Any:
     """Who relays what this receiver stores: Celery workers with a broker, else a thread here."""
     if read_env(MSGRELAY_BROKER_URL):
         try:
@@ -155,7 +175,9 @@ def _background(ledger: Ledger, plugins: PluginManager, destinations: list[str],
                 f"{MSGRELAY_BROKER_URL} is set but Celery is not installed: pip install 'msgrelay[celery]'"
             ) from None
     return _Local(
-        lambda: Relay(ledger=ledger, plugins=plugins, destinations=destinations, batch_size=batch_size)
+        lambda: Relay(
+            ledger=ledger, plugins=plugins, destinations=destinations, batch_size=batch_size, routes=routes
+        )
     )
 
 

@@ -21,27 +21,20 @@ DEFAULT_WAIT = 600.0
 
 def register(commands: argparse._SubParsersAction[Any]) -> None:
     """Add the ``upscale`` command group."""
+    connection = argparse.ArgumentParser(add_help=False)
+    _connection_options(connection, default=argparse.SUPPRESS)
     group = commands.add_parser(
         "upscale",
         help="Upscale Outreach: generate LinkedIn messages for leads and fetch them",
-        description="Call the Upscale Outreach API. Key and base URL come from --api-key/--base-url or "
-        "UPSCALE_API_KEY/UPSCALE_BASE_URL.",
+        description="Call the Upscale Outreach API. Key and base URL come from --api-key/--base-url (before "
+        "or after the command) or UPSCALE_API_KEY/UPSCALE_BASE_URL.",
     )
-    group.add_argument(
-        "--api-key",
-        help="API key (default: $UPSCALE_API_KEY; prefer the variable: others can read a command line)",
-    )
-    group.add_argument("--base-url", help="API root (default: $UPSCALE_BASE_URL, else the vendor's)")
-    group.add_argument(
-        "--http-timeout",
-        type=positive_float,
-        metavar="S",
-        help="seconds to wait for each HTTP read (default 30)",
-    )
+    _connection_options(group, default=None)
     sub = add_subcommands(group, title="upscale commands")
 
     generate = sub.add_parser(
         "generate",
+        parents=[connection],
         help="submit leads for message generation",
         description='Submit leads and a message sequence. Prints {"secure_request_id": ...}; with --wait, '
         "one JSON line per lead once generation completes. Every input problem is reported before "
@@ -83,6 +76,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     retrieve = sub.add_parser(
         "retrieve",
+        parents=[connection],
         help="fetch a batch's messages as they stand (complete or partial)",
         description="Print the retrieve response as JSON with wire names. Exit 0 for 200 (complete) and "
         "202 (partial): check metadata.generation_status.",
@@ -92,6 +86,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     wait = sub.add_parser(
         "wait",
+        parents=[connection],
         help="wait until a batch is complete, then print one JSON line per lead",
         description="Poll with growing intervals until complete; "
         "a progress bar on stderr when it is a terminal.",
@@ -102,6 +97,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     credits = sub.add_parser(
         "credits",
+        parents=[connection],
         help="the account's allowance, used and remaining credits",
         description="Print message_allowance, credits_used and remaining_credits for this billing period.",
     )
@@ -109,6 +105,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
 
     sequences = sub.add_parser(
         "sequences",
+        parents=[connection],
         help="list sequence templates",
         description="With no filter, every template. With any filter, the vendor fills the others with "
         "their defaults (medium, meeting, normal, false).",
@@ -134,6 +131,25 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="true: the sequence starts with a connection request",
     )
     sequences.set_defaults(handler=cmd_sequences)
+
+
+def _connection_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    # On the group and on each command: SUPPRESS keeps a command's unset option from hiding the group's.
+    parser.add_argument(
+        "--api-key",
+        default=default,
+        help="API key (default: $UPSCALE_API_KEY; prefer the variable: others can read a command line)",
+    )
+    parser.add_argument(
+        "--base-url", default=default, help="API root (default: $UPSCALE_BASE_URL, else the vendor's)"
+    )
+    parser.add_argument(
+        "--http-timeout",
+        type=positive_float,
+        default=default,
+        metavar="S",
+        help="seconds to wait for each HTTP read (default 30)",
+    )
 
 
 def add_wait_options(parser: argparse.ArgumentParser, *, prefix: str = "") -> None:

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from msgrelay.cli._common import EXIT_OK, comma_list, positive_int
+from msgrelay.cli._common import EXIT_OK, comma_list, install_config, positive_int
 from msgrelay.config import MSGRELAY_BROKER_URL, msgrelay_home, read_env
 from msgrelay.errors import ConfigurationError
 
@@ -62,10 +62,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from msgrelay.relay import Relay
 
     plugins = PluginManager().load()
+    # The instances and routes of $MSGRELAY_CONFIG, as serve builds them, so both route alike.
+    routes = install_config(plugins, None)
     ledger = open_ledger()
 
     def make_relay() -> Relay:
-        return Relay(ledger=ledger, plugins=plugins, batch_size=args.batch_size)
+        return Relay(ledger=ledger, plugins=plugins, batch_size=args.batch_size, routes=routes)
 
     tasks = RelayTasks(make_relay, destinations=plugins.destinations.names())
     home = msgrelay_home()

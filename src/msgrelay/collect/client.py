@@ -34,6 +34,7 @@ from msgrelay.collect.models import CollectRequest, Message
 from msgrelay.collect.validation import check_id, raise_for
 from msgrelay.errors import Problem, ResponseDecodeError
 from msgrelay.transport.endpoint import resolve_api_key, resolve_base_url
+from msgrelay.transport.redact import Secret
 from msgrelay.transport.retry import RetryPolicy
 from msgrelay.transport.session import Timeout, Transport
 
@@ -54,8 +55,19 @@ class CollectAuth(requests.auth.HTTPBasicAuth):
     Its repr never shows the key.
     """
 
-    def __init__(self, api_key: str) -> None:
-        super().__init__("", api_key)
+    def __init__(self, api_key: str | Secret) -> None:
+        # Not HTTPBasicAuth.__init__: it would keep the key in the clear as ``self.password``.
+        self.username = ""
+        self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
+
+    @property
+    def password(self) -> Secret:  # type: ignore[override]
+        """The key, wrapped: it shows as ``REDACTED`` wherever the auth object is printed."""
+        return self._api_key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = requests.auth._basic_auth_str("", self._api_key.reveal())
+        return request
 
     def __repr__(self) -> str:
         return "CollectAuth(api_key=REDACTED)"
@@ -91,7 +103,7 @@ class CollectClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        key = resolve_api_key(api_key, config.COLLECT_API_KEY, service="Collect")
+        key = Secret(resolve_api_key(api_key, config.COLLECT_API_KEY, service="Collect"))
         url = resolve_base_url(base_url, config.COLLECT_BASE_URL, config.DEFAULT_COLLECT_BASE_URL)
         self.transport = Transport(
             base_url=url,

@@ -223,10 +223,10 @@ def _input_error(path: str, message: str) -> Exception:
 def _decode(data: Any, kind: Any, on_error: OnError) -> Any:
     try:
         return _CONVERTER.structure(data, kind)
-    except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
-        if not isinstance(exc, cattrs.BaseValidationError):
+    except _convert.STRUCTURE_ERRORS as exc:
+        if isinstance(exc, TypeError | ValueError):
             raise on_error("", str(exc)) from None
-        path, message = _convert.error_paths(exc)[0]  # wire names: createdAt, _id
+        path, message = _convert.first_problem(exc)  # wire names: createdAt, _id
         raise on_error(path, message) from None
 
 

@@ -59,7 +59,10 @@ def parse_timestamp(text: str, *, require_zone: bool = False) -> datetime:
         offset = timedelta(hours=hours, minutes=minutes)
         if zone[0] == "-":
             offset = -offset
-    return (naive - offset).replace(tzinfo=UTC)
+    try:
+        return (naive - offset).replace(tzinfo=UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 names an instant before year 1
+        raise ValueError(f"out of the range of dates (years 1 to 9999 in UTC): {text!r}") from None
 
 
 def _is_plain_utc(text: str) -> bool:

@@ -71,7 +71,10 @@ def coerce_send_on(value: object) -> tuple[datetime | None, Problem | None]:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             return None, Problem("sendOn", f"needs a time zone; a naive datetime is no instant ({example})")
-        return value.astimezone(UTC), None
+        try:
+            return value.astimezone(UTC), None
+        except OverflowError:
+            return None, Problem("sendOn", "is out of the range of dates in UTC (years 1 to 9999)")
     if isinstance(value, str):
         try:
             return parse_timestamp(value, require_zone=True), None

@@ -1,4 +1,5 @@
-"""Where relayed items go: the values a destination receives, the registry of destinations by name.
+"""Where relayed items go: the values a destination receives, the registry of destinations by name, and
+the destination types plugins register (`msgrelay.destinations.types`).
 
 The built-in SQLite store (`msgrelay.destinations.store`) and its export (`msgrelay.destinations.export`)
 sit on top of the relay and are imported from their modules; this package's face is the part plugins
@@ -9,17 +10,28 @@ __all__ = [
     "COLLECT",
     "DEFAULT_DESTINATION",
     "UPSCALE",
+    "BuiltDestination",
     "Deliver",
     "DeliverMany",
     "Delivery",
     "DemoEmulator",
     "Destination",
+    "DestinationFactory",
     "DestinationRegistry",
+    "DestinationSettings",
+    "DestinationType",
+    "DestinationsConfig",
     "GeneratedMessage",
     "RegisterDestination",
+    "RegisterDestinationType",
     "RelayContext",
+    "Route",
+    "RouteTable",
+    "config_from_env",
+    "load_config",
 ]
 
+from msgrelay.destinations.config import DestinationsConfig, config_from_env, load_config
 from msgrelay.destinations.delivery import COLLECT, UPSCALE, Delivery, GeneratedMessage, RelayContext
 from msgrelay.destinations.emulator import DemoEmulator
 from msgrelay.destinations.registry import (
@@ -29,4 +41,12 @@ from msgrelay.destinations.registry import (
     Destination,
     DestinationRegistry,
     RegisterDestination,
+)
+from msgrelay.destinations.routes import Route, RouteTable
+from msgrelay.destinations.types import (
+    BuiltDestination,
+    DestinationFactory,
+    DestinationSettings,
+    DestinationType,
+    RegisterDestinationType,
 )

@@ -1,20 +1,36 @@
-"""The destination registry: names plugins register, and the ``deliver`` functions behind them.
+"""The destination registry: names plugins register, the ``deliver`` functions behind them, and types.
 
 A plugin's ``register_destinations(register)`` calls ``register(name, deliver)``, a `RegisterDestination`;
-the host checks each call (a valid name, a callable, not taken) and records a rejected one as an error
-of that plugin instead of raising, so one bad plugin cannot stop the others.
+its ``register_destination_types(register)`` calls ``register(type_name, factory, ...)``, a
+`msgrelay.destinations.types.RegisterDestinationType`. The host checks each call (a valid name, a
+callable, not taken) and records a rejected one as an error of that plugin instead of raising, so one bad
+plugin cannot stop the others.
+
+Each registered type also gets its *default instance*, named after the type and built from the
+environment on its first delivery (`_LazyInstance`); a config file may define an instance of that name
+instead (`DestinationRegistry.add_instance` replaces it).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import attrs
 
 from msgrelay.destinations.delivery import Delivery
-from msgrelay.errors import ConfigurationError
+from msgrelay.destinations.types import (
+    SETTING_KEY,
+    TYPE_NAME,
+    BuiltDestination,
+    DestinationFactory,
+    DestinationSettings,
+    DestinationType,
+    RegisterDestinationType,
+)
+from msgrelay.errors import PLUGIN_FAILURES, ConfigurationError
 
 __all__ = [
     "DEFAULT_DESTINATION",
@@ -61,38 +77,97 @@ class Destination:
 
     Attributes:
         name: the name a host or a step selects it by.
-        plugin: the name of the plugin that registered it.
+        plugin: the name of the plugin that registered it (or its type).
         deliver: called once per delivery.
         deliver_many: the batch form, preferred when present.
+        type: the destination type it is an instance of, or None for a plain registration.
+        default: whether it is a type's default instance, built from the environment.
     """
 
     name: str
     plugin: str
     deliver: Deliver = attrs.field(repr=False)
     deliver_many: DeliverMany | None = attrs.field(default=None, repr=False)
+    type: str | None = None
+    default: bool = False
 
     def deliver_batch(self, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
         """Deliver each one; the failures by delivery key (a raising batch fails every delivery)."""
         if self.deliver_many is not None:
             try:
                 return dict(self.deliver_many(deliveries))
-            except Exception as exc:  # a failed batch is retried, whatever failed
+            except PLUGIN_FAILURES as exc:  # a failed batch is retried, whatever failed
                 return {d.key: exc for d in deliveries}
         failures: dict[str, BaseException] = {}
         deliver = self.deliver
         for delivery in deliveries:
             try:
                 deliver(delivery)
-            except Exception as exc:  # any failure asks for a retry
+            except PLUGIN_FAILURES as exc:  # any failure asks for a retry
                 failures[delivery.key] = exc
         return failures
 
 
-class DestinationRegistry:
-    """Destinations by name, as plugins registered them."""
+class _LazyInstance:
+    """A type's default instance: built from the environment on first use, then reused.
 
-    def __init__(self) -> None:
+    A missing or bad setting fails each delivery with the factory's `ConfigurationError` (naming the
+    variable), which the relay dead-letters at once; ``--retry-dead`` re-drives it once it is fixed.
+    """
+
+    def __init__(self, kind: DestinationType, environ: Mapping[str, str] | None) -> None:
+        self.kind = kind
+        self.environ = environ
+        self._built: BuiltDestination | None = None
+        self._lock = threading.Lock()
+
+    def built(self) -> BuiltDestination:
+        with self._lock:
+            if self._built is None:
+                self._built = self.kind.build(self.kind.name, self.kind.from_env(self.environ))
+            return self._built
+
+    def deliver(self, delivery: Delivery) -> None:
+        self.built().deliver(delivery)
+
+    def deliver_many(self, deliveries: Sequence[Delivery]) -> Mapping[str, BaseException]:
+        built = self.built()
+        many = getattr(built, "deliver_many", None)
+        if callable(many):
+            result: Mapping[str, BaseException] = many(deliveries)
+            return result
+        return _one_by_one(built.deliver, deliveries)
+
+    def close(self) -> None:
+        with self._lock:
+            built, self._built = self._built, None
+        if built is not None:
+            getattr(built, "close", lambda: None)()
+
+
+def _one_by_one(deliver: Deliver, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
+    failures: dict[str, BaseException] = {}
+    for delivery in deliveries:
+        try:
+            deliver(delivery)
+        except Exception as exc:  # any failure asks for a retry
+            failures[delivery.key] = exc
+    return failures
+
+
+class DestinationRegistry:
+    """Destinations by name, as plugins registered them, and the destination types they registered.
+
+    Args:
+        environ: where default instances read their settings (default ``os.environ``, on first use).
+    """
+
+    def __init__(self, *, environ: Mapping[str, str] | None = None) -> None:
         self._by_name: dict[str, Destination] = {}
+        self._types: dict[str, DestinationType] = {}
+        self._environ = environ
+        #: What `close` closes: lazily built default instances and instances built from settings.
+        self._closers: dict[str, Callable[[], None]] = {}
 
     def registrar(self, plugin: str, on_error: Callable[[str], None]) -> RegisterDestination:
         """The ``register`` callback handed to one plugin's ``register_destinations``."""
@@ -120,9 +195,119 @@ class DestinationRegistry:
             return f"destination {name!r} is already registered by plugin {taken.plugin!r}"
         return None
 
+    # --- types -----------------------------------------------------------------------------------
+    def type_registrar(self, plugin: str, on_error: Callable[[str], None]) -> RegisterDestinationType:
+        """The ``register`` callback handed to one plugin's ``register_destination_types``."""
+
+        def register(
+            type_name: str,
+            factory: DestinationFactory,
+            *,
+            settings: Iterable[str] = (),
+            secrets: Iterable[str] = (),
+        ) -> None:
+            problem = self._check_type(type_name, factory)
+            if problem is None:
+                try:
+                    kind = DestinationType(
+                        name=type_name,
+                        plugin=plugin,
+                        factory=factory,
+                        settings=frozenset(_keys(settings, "settings")),
+                        secrets=frozenset(_keys(secrets, "secrets")),
+                    )
+                except ValueError as exc:
+                    problem = f"destination type {type_name!r}: {exc}"
+            if problem is not None:
+                on_error(problem)
+                return
+            self._types[type_name] = kind
+            # The default instance, unless a plain registration took the name (it keeps it).
+            if type_name not in self._by_name:
+                lazy = _LazyInstance(kind, self._environ)
+                self._by_name[type_name] = Destination(
+                    name=type_name,
+                    plugin=plugin,
+                    deliver=lazy.deliver,
+                    deliver_many=lazy.deliver_many,
+                    type=type_name,
+                    default=True,
+                )
+                self._closers[type_name] = lazy.close
+
+        return register
+
+    def _check_type(self, type_name: object, factory: object) -> str | None:
+        if not isinstance(type_name, str) or not TYPE_NAME.match(type_name):
+            return (
+                f"invalid destination type name {type_name!r}: use lower case letters, digits and '_', "
+                "starting with a letter"
+            )
+        if not callable(factory):
+            return f"destination type {type_name!r}: factory must be callable, got {type(factory).__name__}"
+        taken = self._types.get(type_name)
+        if taken is not None:
+            return f"destination type {type_name!r} is already registered by plugin {taken.plugin!r}"
+        return None
+
+    def types(self) -> list[str]:
+        """Every registered type name, sorted."""
+        return sorted(self._types)
+
+    def get_type(self, type_name: str) -> DestinationType | None:
+        """The registered type, or None."""
+        return self._types.get(type_name)
+
+    def add_instance(self, name: str, type_name: str, settings: DestinationSettings) -> Destination:
+        """Build an instance of a type from its settings now and register it under ``name``.
+
+        It replaces the type's default instance of that name; any other taken name is refused.
+
+        Raises:
+            ConfigurationError: an unknown type, a taken or invalid name, or what the factory raised.
+        """
+        kind = self._types.get(type_name)
+        if kind is None:
+            known = ", ".join(self.types()) or "none"
+            raise ConfigurationError(
+                f"unknown destination type {type_name!r} (registered types: {known}); "
+                "install or enable the plugin that provides it"
+            )
+        taken = self._by_name.get(name)
+        if taken is not None and not taken.default:
+            raise ConfigurationError(f"destination {name!r} is already registered by plugin {taken.plugin!r}")
+        if taken is None and (problem := self._check(name, _never, None)):
+            raise ConfigurationError(problem)
+        built = kind.build(name, settings)
+        many = getattr(built, "deliver_many", None)
+        self._forget(name)
+        self._by_name[name] = Destination(
+            name=name,
+            plugin=kind.plugin,
+            deliver=built.deliver,
+            deliver_many=many if callable(many) else None,
+            type=type_name,
+        )
+        self._closers[name] = getattr(built, "close", lambda: None)
+        return self._by_name[name]
+
+    def close(self) -> None:
+        """Close every instance built from a type (default instances only if they were used)."""
+        closers, self._closers = self._closers, {}
+        for close in closers.values():
+            close()
+
+    def _forget(self, name: str) -> None:
+        self._by_name.pop(name, None)
+        close = self._closers.pop(name, None)
+        if close is not None:
+            close()
+
     def remove_plugin(self, plugin: str) -> None:
-        """Forget every destination a plugin registered (it was unregistered)."""
-        self._by_name = {n: d for n, d in self._by_name.items() if d.plugin != plugin}
+        """Forget every destination and type a plugin registered (it was unregistered)."""
+        for name in [n for n, d in self._by_name.items() if d.plugin == plugin]:
+            self._forget(name)
+        self._types = {n: t for n, t in self._types.items() if t.plugin != plugin}
 
     def names(self) -> list[str]:
         """Every registered name, sorted."""
@@ -131,6 +316,10 @@ class DestinationRegistry:
     def of_plugin(self, plugin: str) -> list[str]:
         """The names one plugin registered."""
         return sorted(n for n, d in self._by_name.items() if d.plugin == plugin)
+
+    def types_of_plugin(self, plugin: str) -> list[str]:
+        """The destination types one plugin registered."""
+        return sorted(n for n, kind in self._types.items() if kind.plugin == plugin)
 
     def get(self, name: str) -> Destination:
         """The destination called ``name``; a `ConfigurationError` listing the known ones."""
@@ -152,3 +341,17 @@ class DestinationRegistry:
 
     def __len__(self) -> int:
         return len(self._by_name)
+
+
+def _never(delivery: Delivery) -> None:  # stands for a deliver function when only a name is checked
+    raise NotImplementedError
+
+
+def _keys(keys: Iterable[str], what: str) -> list[str]:
+    if isinstance(keys, str):
+        raise ValueError(f"{what} must be a list of keys, not a string")
+    out = list(keys)
+    for key in out:
+        if not isinstance(key, str) or not SETTING_KEY.match(key) or key.endswith("_env"):
+            raise ValueError(f"invalid setting key {key!r} in {what}: lower case letters, digits and '_'")
+    return out

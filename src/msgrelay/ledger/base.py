@@ -8,7 +8,7 @@ claims); `msgrelay.ledger.open_ledger` picks one from ``MSGRELAY_LEDGER_URL``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -22,6 +22,7 @@ __all__ = [
     "POLL_DEAD",
     "POLL_DONE",
     "POLL_WAITING",
+    "SKIPPED",
     "BatchClaim",
     "DeliveryClaim",
     "Failure",
@@ -37,12 +38,16 @@ CLAIMED = "claimed"
 FANNED_OUT = "fanned_out"
 DELIVERED = "delivered"
 DEAD = "dead"
+#: An outbox row a route chose not to deliver (``skip_empty``: the lead has no generated message).
+SKIPPED = "skipped"
 
 # Polling states of a submission (`Submission.poll_state`): waiting for its batch (polled until a
 # webhook or a poll finds it complete), done (its batch is in the inbox), dead (given up).
 POLL_WAITING = "waiting"
 POLL_DONE = "done"
 POLL_DEAD = "dead"
+#: An outbox row a route chose not to deliver (``skip_empty``: the lead has no generated message).
+SKIPPED = "skipped"
 
 
 @attrs.frozen(kw_only=True)
@@ -222,7 +227,16 @@ class Ledger(Protocol):
         items: Sequence[tuple[str, str]],
         destinations: Sequence[str],
         now: float,
-    ) -> bool: ...
+        skipped: Collection[str] = (),
+    ) -> bool:
+        """Store the items and one outbox row per (destination, item), and mark the batch fanned out
+        (with its destinations and context), if ``owner`` still holds the claim; True if it did.
+
+        The rows of items in ``skipped`` (a route's ``skip_empty``: no generated message) are written
+        `SKIPPED`, never delivered, so the lead is recorded, not lost.
+        """
+        ...
+
     def fail_batch(
         self, claim: BatchClaim, owner: str, *, error: str, next_attempt_at: float | None, now: float
     ) -> None: ...

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import attrs
 import pluggy
 
+from msgrelay.errors import PLUGIN_FAILURES
 from msgrelay.plugins.loops import Impl, adapt, compile_broadcast, compile_fold
 
 __all__ = ["TRACE_LOGGER", "HookCall", "HookDispatcher", "PluginError", "describe_error", "type_name"]
@@ -167,7 +168,7 @@ class HookDispatcher(pluggy.PluginManager):
         start = time.perf_counter()
         try:
             result = impl.call(*args)
-        except Exception as exc:
+        except PLUGIN_FAILURES as exc:
             self._emit(
                 HookCall(
                     hook=hook,
@@ -221,7 +222,7 @@ class HookDispatcher(pluggy.PluginManager):
         for impl in self.impls(hook):
             try:
                 results.append(self._traced(hook, impl, args) if traced else impl.call(*args))
-            except Exception as exc:  # isolation: one plugin cannot stop the others
+            except PLUGIN_FAILURES as exc:  # isolation: one plugin cannot stop the others
                 sink.append(
                     PluginError(plugin=impl.plugin, hook=hook, subject=subject, error=describe_error(exc))
                 )
@@ -248,7 +249,7 @@ class HookDispatcher(pluggy.PluginManager):
                 for impl in impls:
                     try:
                         self._traced(hook, impl, args)
-                    except Exception as exc:  # isolation: one plugin cannot stop the others
+                    except PLUGIN_FAILURES as exc:  # isolation: one plugin cannot stop the others
                         sink.append(self._error(hook, impl.plugin, subject(args), exc))
             return
         runner = self._broadcasts.get(hook)
@@ -292,7 +293,7 @@ class HookDispatcher(pluggy.PluginManager):
                 for impl in impls:
                     try:
                         new = self._traced(hook, impl, (item, *args))
-                    except Exception as exc:  # isolation: the item passes on unchanged
+                    except PLUGIN_FAILURES as exc:  # isolation: the item passes on unchanged
                         sink.append(self._error(hook, impl.plugin, subject(item), exc))
                         continue
                     if new is not None:

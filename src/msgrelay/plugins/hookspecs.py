@@ -10,6 +10,7 @@ in ``msgrelay relay --status``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
 import pluggy
@@ -18,6 +19,7 @@ from msgrelay.collect.models import Message as CollectMessage
 from msgrelay.destinations.delivery import GeneratedMessage, RelayContext
 from msgrelay.destinations.emulator import DemoEmulator
 from msgrelay.destinations.registry import RegisterDestination
+from msgrelay.destinations.types import RegisterDestinationType
 from msgrelay.upscale.models import Lead, RetrieveResult
 
 __all__ = ["hookimpl", "hookspec"]
@@ -133,6 +135,65 @@ def register_destinations(register: RegisterDestination) -> None:
 
     Args:
         register: the callback described above (`msgrelay.destinations.RegisterDestination`).
+    """
+
+
+@hookspec
+def register_destination_types(register: RegisterDestinationType) -> None:
+    """Name the destination *types* this plugin provides, so one plugin serves several instances.
+
+    Call ``register(type_name, factory, settings=(...), secrets=(...))`` once per type. The host then
+    builds instances with ``factory(name, settings)``:
+
+    - for each ``[destinations.NAME]`` table with ``type = "TYPE_NAME"`` in the config file
+      (``MSGRELAY_CONFIG`` or ``--config``), at startup, with that table's settings;
+    - for the *default instance* named after the type (``webhook``), from the environment on its first
+      delivery, unless the config file defines an instance of that name: the key ``url`` is read from
+      ``MSGRELAY_<TYPE_NAME>_URL`` (``MSGRELAY_WEBHOOK_URL``). An environment-only setup thus works
+      as it did before types existed.
+
+    ``settings`` is a `msgrelay.destinations.DestinationSettings`: a mapping of key → string (a setting's
+    key is the environment variable's suffix in lower case; TOML numbers and booleans arrive as
+    strings, ``true``/``false`` for booleans), whose ``settings.where(key)`` names the key as the user
+    wrote it and ``settings.error(key, problem)`` makes the `msgrelay.errors.ConfigurationError` to
+    raise. Check every setting in the factory, before any network call, and never put a value in an
+    error. The factory returns an object with ``deliver(delivery)`` (as for `register_destinations`:
+    return on success, raise to ask for a retry) and optionally ``deliver_many(deliveries) -> {key:
+    exception}``, ``check()`` (verify the settings against the service; raise if wrong) and ``close()``.
+
+    ``settings`` names the keys that are not secret and ``secrets`` those that are (API keys, tokens,
+    signing secrets). A config file gives a secret only as ``<key>_env = "VARIABLE"`` (any other key may
+    be given so too); an inline secret, an unknown key (when keys are declared) or a missing variable is
+    a configuration error naming the file, the table and the key. Type names are lower case letters,
+    digits and ``_``; a type registered twice keeps the first and records an error against the second
+    plugin.
+
+    Args:
+        register: the callback described above (`msgrelay.destinations.RegisterDestinationType`).
+    """
+
+
+@hookspec(firstresult=True)
+def route_destinations(context: RelayContext) -> Sequence[str] | None:
+    """Choose the destinations of a batch that names none: for hosts that keep routes in their database.
+
+    Called once when a batch is first fanned out, after it is retrieved (so ``context.customer_id`` and
+    ``context.campaign_id`` are known) and before any other hook, only when the batch has no explicit
+    destinations (``--to``, ``MSGRELAY_DESTINATIONS``, ``destinations=`` in Python). The first
+    implementation that returns a value other than None wins; when all return None, the config file's
+    routes apply, then the built-in ``store``. The chosen names are recorded on the batch, so a retry or
+    a re-run goes where the first fan-out went, whatever the routes say by then.
+
+    Args:
+        context: the batch (``source``, ``batch_id``, ``customer_id``, ``campaign_id``, ...);
+            ``context.destinations`` is empty here.
+
+    Returns:
+        Destination names (each must be registered, or the batch fails and is retried), or None to leave
+        the choice to the next implementation and then the config file.
+
+    Raising fails the batch's fan-out: it is retried with backoff (a database that is down), then
+    dead-lettered.
     """
 
 

@@ -60,7 +60,7 @@ def compile_broadcast(hook: str, spec_args: Sequence[str], impls: Sequence[Impl]
         lines += [
             "        try:",
             f"            _f{i}({', '.join(impl.argnames)})",
-            "        except Exception as _exc:",
+            "        except (Exception, SystemExit, GeneratorExit) as _exc:",  # errors.PLUGIN_FAILURES
             f"            _sink.append(_error({hook!r}, _impls[{i}].plugin, _subject(({args},)), _exc))",
         ]
     return _compile("\n".join(lines) + "\n", impls)
@@ -83,7 +83,7 @@ def compile_fold(hook: str, spec_args: Sequence[str], impls: Sequence[Impl]) -> 
         lines += [
             "        try:",
             f"            _new = _f{i}({', '.join(impl.argnames)})",
-            "        except Exception as _exc:",
+            "        except (Exception, SystemExit, GeneratorExit) as _exc:",  # errors.PLUGIN_FAILURES
             f"            _sink.append(_error({hook!r}, _impls[{i}].plugin, _subject({item}), _exc))",
             "        else:",
             "            if _new is not None:",

@@ -250,6 +250,8 @@ class PluginManager(HookDispatcher):
         self._load_problem(plugin, f"hook {caller.name}", f"unknown hook {caller.name!r}{hint}")
 
     def _collect_destinations(self, plugin_name: str, plugin: Any) -> None:
+        # Plain registrations first: a plugin whose default destination reads its own variables (Collect
+        # reads COLLECT_API_KEY) registers it plainly, and its type then adds only config instances.
         impls = [i for i in self.hook.register_destinations.get_hookimpls() if i.plugin is plugin]
         for impl in impls:
             register = self.destinations.registrar(
@@ -260,6 +262,15 @@ class PluginManager(HookDispatcher):
                 impl.function(register)
             except Exception as exc:  # isolation: record and carry on
                 self._load_problem(plugin_name, "register_destinations", describe_error(exc), exc)
+        for impl in [i for i in self.hook.register_destination_types.get_hookimpls() if i.plugin is plugin]:
+            register_type = self.destinations.type_registrar(
+                plugin_name,
+                lambda problem: self._load_problem(plugin_name, "register_destination_types", problem),
+            )
+            try:
+                impl.function(register_type)
+            except Exception as exc:  # isolation: record and carry on
+                self._load_problem(plugin_name, "register_destination_types", describe_error(exc), exc)
 
     # --- listing ---------------------------------------------------------------------------------
     @property
@@ -272,7 +283,7 @@ class PluginManager(HookDispatcher):
         ]
 
     def describe(self, *, include_all: bool = False) -> list[dict[str, Any]]:
-        """What ``msgrelay plugins`` prints: name, version, hooks, destinations, errors.
+        """What ``msgrelay plugins`` prints: name, version, hooks, destinations, destination types, errors.
 
         Built-in and disabled plugins are listed only with ``include_all``; failed ones always.
         """
@@ -287,6 +298,7 @@ class PluginManager(HookDispatcher):
                 "version": record.version,
                 "hooks": hooks,
                 "destinations": self.destinations.of_plugin(record.name),
+                "types": self.destinations.types_of_plugin(record.name),
                 "errors": list(record.errors),
             }
             if include_all:

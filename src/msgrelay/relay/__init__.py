@@ -16,12 +16,13 @@ __all__ = [
     "SubmissionInDoubtError",
     "UpscaleSource",
     "default_destinations",
+    "explicit_destinations",
     "submit_once",
 ]
 
 from msgrelay.relay.deliver import Deliverer
 from msgrelay.relay.fanout import CollectSource, FanOut, UpscaleSource
-from msgrelay.relay.pipeline import Relay, default_destinations
+from msgrelay.relay.pipeline import Relay, default_destinations, explicit_destinations
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.relay.submit import SubmissionInDoubtError, submit_once

@@ -33,6 +33,7 @@ import orjson
 from msgrelay.collect.client import CollectClient
 from msgrelay.collect.convert import encode as encode_collect
 from msgrelay.destinations.delivery import COLLECT, UPSCALE, GeneratedMessage, RelayContext
+from msgrelay.destinations.routes import RouteTable
 from msgrelay.errors import ConfigurationError
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
@@ -41,6 +42,7 @@ from msgrelay.relay.join import join_submitted
 from msgrelay.relay.metrics import POLLS
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
+from msgrelay.relay.route import Choice, choose_destinations
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.convert import unstructure_lead
 from msgrelay.upscale.models import Lead, RetrieveResult
@@ -67,7 +69,11 @@ class FanOut:
     Args:
         ledger: where batches are claimed and their items and deliveries stored.
         plugins: the host's plugin manager (hooks, and the destination registry).
-        destinations: where a batch goes unless it names its own.
+        destinations: where a batch goes unless it names its own, or, when not ``explicit``, unless
+            the ``route_destinations`` hook or ``routes`` choose (`msgrelay.relay.route`).
+        explicit: whether ``destinations`` were chosen by the caller (``--to``,
+            ``MSGRELAY_DESTINATIONS``), which then beat routes; else they are only the default.
+        routes: the config file's routes (default: none).
         policy: the lease of a claim, and when a failed batch is retried or dead-lettered.
         owner: this worker's identity in the ledger's claims.
         clock: seconds since the epoch; injected for tests.
@@ -92,10 +98,14 @@ class FanOut:
         collect: CollectSource | Callable[[], CollectSource] | None = None,
         wait_timeout: float = 600.0,
         poll_interval: float | None = None,
+        explicit: bool = True,
+        routes: RouteTable | None = None,
     ) -> None:
         self.ledger = ledger
         self.plugins = plugins
         self.destinations = list(destinations)
+        self.explicit = explicit
+        self.routes = routes if routes is not None else RouteTable()
         self.policy = policy
         self.owner = owner
         self.clock = clock
@@ -158,6 +168,19 @@ class FanOut:
             self._collect_client = _resolve(self._collect, "list_messages", CollectClient)
         return self._collect_client
 
+    def _choose(self, claim: BatchClaim, context: RelayContext) -> Choice:
+        """The batch's destinations (`msgrelay.relay.route`), each checked to be registered."""
+        choice = choose_destinations(
+            recorded=claim.destinations,
+            explicit=self.destinations if self.explicit else None,
+            default=self.destinations,
+            context=context,
+            plugins=self.plugins,
+            routes=self.routes,
+        )
+        self.plugins.destinations.resolve(choice.destinations)
+        return choice
+
     def _store(
         self,
         claim: BatchClaim,
@@ -166,6 +189,7 @@ class FanOut:
         destinations: list[str],
         errors: list[PluginError],
         report: RelayReport,
+        skipped: set[str] | None = None,
     ) -> bool:
         """Commit the fan-out (items and outbox rows), then record the hooks' errors; True if new."""
         stored_now = self.ledger.fan_out(
@@ -175,6 +199,7 @@ class FanOut:
             items=items,
             destinations=destinations,
             now=self.clock(),
+            skipped=skipped or (),
         )
         self._record_hook_errors(errors, context, report)
         if stored_now:
@@ -197,26 +222,30 @@ class FanOut:
 
     def _fan_out_upscale(self, claim: BatchClaim, report: RelayReport) -> None:
         sid = claim.batch_id
-        dests = list(claim.destinations) if claim.destinations else self.destinations
-        self.plugins.destinations.resolve(dests)
+        if claim.destinations or self.explicit:
+            # Checked before the retrieve: a batch for an unknown destination fails without a request.
+            self.plugins.destinations.resolve(claim.destinations or self.destinations)
         # Items a previous fan-out stored: their hooks fired then, so they do not fire again.
         stored = self.ledger.stored_items(UPSCALE, sid)
         result = self._retrieve(sid)
         metadata = result.metadata
-        context = RelayContext(
+        unrouted = RelayContext(
             source=UPSCALE,
             batch_id=sid,
             customer_id=result.account.automation_tool_customer_id,
             campaign_id=result.campaign.automation_tool_campaign_id,
             campaign_name=result.campaign.automation_tool_campaign_name,
             message_types=tuple(result.message_types),
-            destinations=tuple(dests),
             status_message=metadata.status_message,
             failed_messages_reason=metadata.failed_messages_reason,
             requested_message_count=metadata.requested_message_count,
             generated_message_count=metadata.generated_message_count,
             failed_messages_count=metadata.failed_messages_count,
         )
+        # Routed now: the customer and campaign are known only once the batch is retrieved.
+        choice = self._choose(claim, unrouted)
+        dests = choice.destinations
+        context = attrs.evolve(unrouted, destinations=tuple(dests))
         errors: list[PluginError] = []
         pm = self.plugins
         if not stored:
@@ -247,13 +276,18 @@ class FanOut:
             subject=lambda args: f"message {args[0].message_type} of lead {args[0].external_prospect_id}",
             errors=errors,
         )
-        if self._store(claim, context, items, dests, errors, report):
+        skipped = (
+            {item_id for lead, (item_id, _) in zip(leads, items, strict=True) if _is_empty(lead)}
+            if choice.skip_empty
+            else set()
+        )
+        if self._store(claim, context, items, dests, errors, report, skipped):
             report.leads += len(leads)
+            report.skipped += len(skipped)
 
     def _fan_out_collect(self, claim: BatchClaim, report: RelayReport) -> None:
         request_id = claim.batch_id
-        dests = list(claim.destinations) if claim.destinations else self.destinations
-        self.plugins.destinations.resolve(dests)
+        dests = self._choose(claim, RelayContext(source=COLLECT, batch_id=request_id)).destinations
         # Messages a previous run stored: their hooks fired then, so only new messages fire now.
         stored = self.ledger.stored_items(COLLECT, request_id)
         messages = list(self._collect_source().list_messages(request_id))
@@ -308,6 +342,11 @@ def _complete_messages(result: RetrieveResult) -> Iterator[Lead]:
         else attrs.evolve(lead, messages=result.messages_of(lead))
         for lead in result.leads
     )
+
+
+def _is_empty(lead: Lead) -> bool:
+    """No message was generated for the lead (every requested type is None)."""
+    return all(text is None for text in lead.messages.values())
 
 
 def _items(leads: Sequence[Lead]) -> list[tuple[str, str]]:

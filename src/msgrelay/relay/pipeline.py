@@ -28,6 +28,7 @@ from typing import Any
 from msgrelay.config import MSGRELAY_DESTINATIONS, env_list
 from msgrelay.destinations import DEFAULT_DESTINATION
 from msgrelay.destinations.delivery import COLLECT, UPSCALE
+from msgrelay.destinations.routes import RouteTable
 from msgrelay.ledger.base import Ledger
 from msgrelay.ledger.owners import new_owner
 from msgrelay.ledger.url import open_ledger
@@ -37,13 +38,19 @@ from msgrelay.relay.fanout import CollectSource, FanOut, UpscaleSource
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.poll import Poller, poll_settings
 from msgrelay.relay.report import RelayReport
+from msgrelay.upscale.validation import validate_secure_request_id
 
-__all__ = ["Relay", "default_destinations"]
+__all__ = ["Relay", "default_destinations", "explicit_destinations"]
 
 
 def default_destinations(environ: Mapping[str, str] | None = None) -> list[str]:
     """``MSGRELAY_DESTINATIONS``, else ``["store"]``."""
     return env_list(MSGRELAY_DESTINATIONS, environ) or [DEFAULT_DESTINATION]
+
+
+def explicit_destinations(environ: Mapping[str, str] | None = None) -> list[str] | None:
+    """``MSGRELAY_DESTINATIONS`` when it names any, else None (routes, then ``store``, decide)."""
+    return env_list(MSGRELAY_DESTINATIONS, environ) or None
 
 
 class Relay:
@@ -55,7 +62,11 @@ class Relay:
         upscale: an Upscale client, or a function making one on first use (default `UpscaleClient()`,
             configured from the environment).
         collect: the same for Collect (default `CollectClient()`), for `relay_collect`.
-        destinations: where batches go unless a batch names its own (default `default_destinations`).
+        destinations: where every batch goes unless it names its own (default ``MSGRELAY_DESTINATIONS``).
+            When neither is set, each batch is routed when it is fanned out: the ``route_destinations``
+            hook, then ``routes``, then the built-in ``store`` (`msgrelay.relay.route`).
+        routes: the config file's routes (`msgrelay.destinations.load_config(path).routes`; install
+            its instances first with ``config.install(plugins.destinations)``).
         policy: retry and dead-letter policy.
         batch_size: deliveries claimed together (at least 1); they are delivered and recorded per
             destination, in chunks sized to the destination's pace.
@@ -84,6 +95,7 @@ class Relay:
         poll_give_up: float | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        routes: RouteTable | None = None,
     ) -> None:
         # Checked before a default ledger or plugin manager is made: a bad call leaves nothing behind.
         check_batch_size(batch_size)
@@ -92,11 +104,14 @@ class Relay:
         plugins = plugins if plugins is not None else PluginManager().load()
         policy = policy or DeliveryPolicy()
         owner = new_owner()
+        explicit = list(destinations) if destinations else explicit_destinations()
         #: Claims due batches, retrieves them, runs the hooks and writes the outbox rows.
         self.fan_out = FanOut(
             ledger=ledger,
             plugins=plugins,
-            destinations=list(destinations) if destinations else default_destinations(),
+            destinations=explicit or [DEFAULT_DESTINATION],
+            explicit=explicit is not None,
+            routes=routes,
             policy=policy,
             owner=owner,
             clock=clock,
@@ -113,6 +128,7 @@ class Relay:
         self.poller = Poller(
             ledger=ledger,
             retrieve=lambda sid: self.fan_out.upscale_client().retrieve_messages(sid),
+            account=lambda: str(getattr(self.fan_out.upscale_client(), "account", "")),
             clock=clock,
             poll_after=env_after if poll_after is None else poll_after,
             give_up=env_give_up if poll_give_up is None else poll_give_up,
@@ -169,12 +185,29 @@ class Relay:
 
     @property
     def destinations(self) -> list[str]:
-        """Where batches go unless a batch names its own."""
+        """Where batches go unless a batch names its own (when not explicit: unless routed elsewhere)."""
         return self.fan_out.destinations
 
     @destinations.setter
     def destinations(self, value: Sequence[str]) -> None:
+        # Set by the caller, so explicit: they beat routes, as ``destinations=`` does.
         self.fan_out.destinations = list(value)
+        self.fan_out.explicit = True
+
+    @property
+    def routes(self) -> RouteTable:
+        """The config file's routes, for batches without explicit destinations."""
+        return self.fan_out.routes
+
+    @routes.setter
+    def routes(self, value: RouteTable) -> None:
+        self.fan_out.routes = value
+
+    def _given(self, destinations: Sequence[str] | None) -> list[str] | None:
+        """The destinations to record on a batch: given, else explicit, else None (routed at fan-out)."""
+        if destinations:
+            return list(destinations)
+        return list(self.destinations) if self.fan_out.explicit else None
 
     @property
     def wait_timeout(self) -> float:
@@ -210,12 +243,18 @@ class Relay:
     ) -> RelayReport:
         """Relay one generation now: record it, retrieve it, deliver it, retrying within ``max_wait`` s.
 
-        Raises `ConfigurationError` before anything is written when a destination is unknown.
+        Raises `ConfigurationError` before anything is written when a destination is unknown, and
+        `ValidationError` when the id is not UUID-shaped. The id is stored as retrieval uses it (stripped,
+        lower case), so ``ID``, ``id`` and ``" ID "`` are one batch with one set of delivery keys.
         """
-        dests = list(destinations) if destinations else self.destinations
-        self.plugins.destinations.resolve(dests)
+        secure_request_id = validate_secure_request_id(secure_request_id)
+        dests = self._given(destinations)
+        self.plugins.destinations.resolve(dests or [])
         now = self.clock()
-        if not self.ledger.record_event(UPSCALE, secure_request_id, event=None, destinations=dests, now=now):
+        created = self.ledger.record_event(
+            UPSCALE, secure_request_id, event=None, destinations=dests, now=now
+        )
+        if not created and dests:
             self.ledger.add_destinations(UPSCALE, secure_request_id, dests, now=now)
         return self._run(RelayReport(), source=UPSCALE, batch_id=secure_request_id, max_wait=max_wait)
 
@@ -225,12 +264,15 @@ class Relay:
         """Relay a Collect request's messages: one delivery per (destination, message).
 
         Run again later, it fetches the request's messages again and delivers only the new ones.
+        Surrounding blanks are stripped from the id (Collect ids are case-sensitive: the case is kept).
         """
-        dests = list(destinations) if destinations else self.destinations
-        self.plugins.destinations.resolve(dests)
+        request_id = request_id.strip()
+        dests = self._given(destinations)
+        self.plugins.destinations.resolve(dests or [])
         now = self.clock()
         if not self.ledger.record_event(COLLECT, request_id, event=None, destinations=dests, now=now):
-            self.ledger.add_destinations(COLLECT, request_id, dests, now=now)
+            if dests:
+                self.ledger.add_destinations(COLLECT, request_id, dests, now=now)
             self.ledger.reopen_batch(COLLECT, request_id, now=now)
         return self._run(RelayReport(), source=COLLECT, batch_id=request_id, max_wait=max_wait)
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Mapping
 
 from msgrelay.config import MSGRELAY_POLL_AFTER, MSGRELAY_POLL_GIVE_UP, read_env
 from msgrelay.destinations.delivery import UPSCALE
-from msgrelay.errors import ConfigurationError
+from msgrelay.errors import ConfigurationError, NotFoundError
 from msgrelay.ledger.base import POLL_DEAD, POLL_DONE, Ledger, Submission
 from msgrelay.plugins.dispatch import describe_error
-from msgrelay.transport import is_permanent
+from msgrelay.relay.metrics import POLLS
 from msgrelay.upscale.models import RetrieveResult
 
 __all__ = ["DEFAULT_POLL_AFTER", "DEFAULT_POLL_GIVE_UP", "Poller", "poll_settings"]
@@ -58,6 +58,9 @@ class Poller:
     Args:
         ledger: where submissions wait and batches are recorded.
         retrieve: one retrieve call (`UpscaleClient.retrieve_messages`), no waiting.
+        account: the account ``retrieve`` acts for (`UpscaleClient.account`); a submission made from
+            another account (another server, another key) is not polled with this one, since the
+            vendor would answer 401 or 404 for a batch that is fine. None: poll every submission.
         clock: seconds since the epoch.
         poll_after: seconds from submission to the first poll.
         give_up: seconds from submission after which the batch is dead-lettered.
@@ -71,6 +74,7 @@ class Poller:
         ledger: Ledger,
         retrieve: Callable[[str], RetrieveResult],
         clock: Callable[[], float],
+        account: Callable[[], str] | None = None,
         poll_after: float = DEFAULT_POLL_AFTER,
         give_up: float = DEFAULT_POLL_GIVE_UP,
         lease: float = 60.0,
@@ -78,6 +82,7 @@ class Poller:
     ) -> None:
         self.ledger = ledger
         self.retrieve = retrieve
+        self.account = account
         self.clock = clock
         self.poll_after = poll_after
         self.give_up = give_up
@@ -101,13 +106,26 @@ class Poller:
         assert sid is not None  # only submissions with an id wait for a batch
         reason: str
         try:
+            mine = self.account() if self.account is not None else ""
+            if mine and submission.account and submission.account != mine:
+                # Another account's batch: not ours to poll (whoever runs that account's relay does).
+                self.ledger.schedule_poll(
+                    submission.key,
+                    next_poll_at=self.clock() + self.interval(submission.polls + 1),
+                    now=self.clock(),
+                )
+                return False
             result = self.retrieve(sid)
-        except Exception as exc:  # recorded and polled again, or dead at once when retrying cannot help
+        except Exception as exc:  # recorded and polled again until `give_up`; dead at once only on a 404
             reason = describe_error(exc)
-            if is_permanent(exc):
+            POLLS.labels(outcome="failed").inc()
+            # A missing key or one refused now (a setup being fixed) is worth polling again; an id the
+            # vendor does not know will never complete.
+            if isinstance(exc, NotFoundError):
                 self._dead(submission, f"polling {sid} failed: {reason}")
                 return False
         else:
+            POLLS.labels(outcome="complete" if result.is_complete else "partial").inc()
             now = self.clock()
             if result.is_complete:
                 self.ledger.record_event(UPSCALE, sid, event=None, destinations=None, now=now)

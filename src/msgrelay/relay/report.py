@@ -13,7 +13,8 @@ __all__ = ["RelayReport"]
 class RelayReport:
     """What a relay run did.
 
-    ``lost`` counts deliveries this worker claimed but no longer held when it came to deliver or
+    ``skipped`` counts leads a route's ``skip_empty`` recorded without delivering (no generated
+    message). ``lost`` counts deliveries this worker claimed but no longer held when it came to deliver or
     record them: its lease had run out and another worker took them over, which delivers and records
     them (they are not in this report's ``delivered``, ``retried`` or ``dead``).
     """
@@ -21,6 +22,7 @@ class RelayReport:
     batches: int = 0
     leads: int = 0
     messages: int = 0
+    skipped: int = 0
     delivered: int = 0
     retried: int = 0
     dead: int = 0

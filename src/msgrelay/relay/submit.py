@@ -28,6 +28,7 @@ import orjson
 
 from msgrelay import errors
 from msgrelay.ledger import Ledger, Submission, new_owner, open_ledger, owner_state
+from msgrelay.transport.redact import redact_url
 from msgrelay.upscale import convert
 from msgrelay.upscale.models import GenerationRequest, GenerationTicket
 from msgrelay.upscale.validation import validate_generation_request
@@ -104,10 +105,28 @@ def submission_key(request: GenerationRequest, *, account: str = "") -> str:
     return "s_" + hashlib.sha256(material).hexdigest()[:40]
 
 
+def _legacy_key(request: GenerationRequest) -> str:
+    """The key msgrelay before key version 2 gave the same request (no account in it)."""
+    material = orjson.dumps(
+        [
+            1,
+            request.automation_tool_customer_id,
+            request.automation_tool_campaign_id,
+            sorted(lead.external_prospect_id for lead in request.lead_data),
+            list(request.message_types),
+        ]
+    )
+    return "s_" + hashlib.sha256(material).hexdigest()[:40]
+
+
 def _request_fields(request: GenerationRequest) -> dict[str, Any]:
-    """The request's wire fields other than its leads (compared on a re-run)."""
+    """The request's wire fields other than its leads (compared on a re-run), with no secret: the notify
+    URL usually carries the webhook secret (`msgrelay.web.notification_url`), and the ledger holds none."""
     wire = convert.unstructure(request)
     wire.pop("lead_data", None)
+    url = wire.get("completion_notification_url")
+    if isinstance(url, str):
+        wire["completion_notification_url"] = redact_url(url)
     return dict(wire)
 
 
@@ -203,6 +222,16 @@ def submit_once(
             leads=_lead_payloads(request),
         )
 
+    legacy = None if force or ledger.get_submission(key) else ledger.get_submission(_legacy_key(request))
+    if legacy is not None and legacy.secure_request_id:
+        # Sent by a msgrelay whose keys did not name the account, so it cannot tell which account paid;
+        # returning its id is what that version promised, and never pays twice across the upgrade.
+        logger.info(
+            "this submission was sent before as %s (recorded by an older msgrelay)", legacy.secure_request_id
+        )
+        if on_reuse is not None:
+            on_reuse(legacy)
+        return GenerationTicket(secure_request_id=legacy.secure_request_id)
     row, created = reserve()
     if not created:
         if row.secure_request_id and not force:

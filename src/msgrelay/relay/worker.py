@@ -50,6 +50,14 @@ class RelayWorker:
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
+    def problem(self) -> str | None:
+        """Why the background relay is not running (None while it is): for ``/healthz``."""
+        if self._thread is None:
+            return "the background relay is not running"
+        if not self._thread.is_alive():
+            return "the background relay stopped"
+        return None
+
     def submit(self, source: str, batch_id: str) -> None:
         """Queue a batch (never blocks)."""
         self._queue.put((source, batch_id))
@@ -96,7 +104,11 @@ class RelayWorker:
         """Run the sweep (poll submissions without a webhook, then resume); returns when the next is due."""
         poll = getattr(relay, "poll_due", None)
         if poll is not None:  # a host's own relay object may not poll
-            self._safely(lambda: poll() and None)
+
+            def poll_submissions() -> None:
+                poll()  # it reports a count, not a RelayReport: nothing to log
+
+            self._safely(poll_submissions)
         self._safely(relay.run_pending)
         # Counted from the end, so a sweep longer than the interval still leaves time for the queue.
         return self.clock() + self.sweep_interval
@@ -107,6 +119,7 @@ class RelayWorker:
             report = step()
             if report is not None and (report.errors or report.delivered):
                 logger.info("relay: %s", orjson.dumps(report.to_json()).decode())
-        except Exception:
-            # The ledger keeps the work; the next sweep picks it up.
+        except (Exception, SystemExit, GeneratorExit):
+            # The ledger keeps the work; the next sweep picks it up. SystemExit too: on this thread it
+            # can only come from a plugin, and must not end the relaying while webhooks are answered 200.
             logger.exception("relay step failed; it will be retried")

@@ -24,6 +24,7 @@ from msgrelay.steps.outputs import (
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.upscale.leads import leads_from_mappings
 from msgrelay.upscale.models import GenerationRequest, MessageStep
+from msgrelay.upscale.validation import validate_secure_request_id
 
 __all__ = ["credits", "generate", "relay", "retrieve", "status", "wait"]
 
@@ -95,6 +96,7 @@ def relay(
 ) -> RelayOutput:
     """Deliver a generation to destinations (default ``MSGRELAY_DESTINATIONS``, else the store)."""
     wanted, wait = as_list("destinations", destinations), as_seconds("max_wait", max_wait)
+    secure_request_id = validate_secure_request_id(secure_request_id)  # one batch per id, any case
     with contextlib.closing(open_ledger()) as ledger:
         worker = Relay(
             ledger=ledger, plugins=PluginManager().load(), upscale=lambda: UpscaleClient(api_key, base_url)

@@ -11,6 +11,7 @@ __all__ = [
     "NO_RETRIES",
     "REDACTED",
     "RetryPolicy",
+    "Secret",
     "Timeout",
     "Transport",
     "error_for_response",
@@ -29,7 +30,7 @@ __all__ = [
 
 from msgrelay.transport.endpoint import resolve_api_key, resolve_base_url
 from msgrelay.transport.mapping import error_for_response, map_request_exception, vendor_message
-from msgrelay.transport.redact import REDACTED, redact_text, redact_url
+from msgrelay.transport.redact import REDACTED, Secret, redact_text, redact_url
 from msgrelay.transport.retry import (
     NO_RETRIES,
     RetryPolicy,

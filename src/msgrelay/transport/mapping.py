@@ -13,7 +13,7 @@ import requests
 import urllib3.exceptions
 
 from msgrelay import errors
-from msgrelay.transport.redact import CREDENTIAL_HEADERS, REDACTED, redact_text, redact_url
+from msgrelay.transport.redact import CREDENTIAL_HEADERS, REDACTED, Secret, redact_text, redact_url
 from msgrelay.transport.retry import parse_retry_after
 
 __all__ = ["error_for_response", "map_request_exception", "vendor_message"]
@@ -47,7 +47,7 @@ def vendor_message(response: requests.Response) -> str:
 
 
 def error_for_response(
-    response: requests.Response, *, method: str, url: str, secrets: Iterable[str] = ()
+    response: requests.Response, *, method: str, url: str, secrets: Iterable[str | Secret] = ()
 ) -> errors.ApiError:
     """The `ApiError` subclass for an error status, carrying the vendor's message."""
     _scrub_credentials(response)

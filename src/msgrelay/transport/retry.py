@@ -20,8 +20,9 @@ import attrs
 
 from msgrelay import errors
 
-#: Statuses that say "the server did not act on this; try again later".
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+#: Statuses that say "try again later". 500 is among them because both vendors document it as "a problem
+#: with our server, try again later"; only idempotent methods are resent, so a POST answered 500 never is.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Methods that may be sent twice without doing the work twice.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 #: 4xx statuses that describe a passing state rather than a wrong request.

@@ -21,7 +21,7 @@ from msgrelay import errors
 from msgrelay._version import __version__
 from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from msgrelay.transport.mapping import error_for_response, map_request_exception
-from msgrelay.transport.redact import redact_url
+from msgrelay.transport.redact import Secret, redact_url
 from msgrelay.transport.retry import RetryPolicy, parse_retry_after
 
 __all__ = ["DEFAULT_TIMEOUT", "Timeout", "Transport", "user_agent"]
@@ -80,7 +80,7 @@ class Transport:
         *,
         base_url: str,
         auth: requests.auth.AuthBase | None,
-        secrets: Iterable[str] = (),
+        secrets: Iterable[str | Secret] = (),
         timeout: Timeout | float | tuple[float, float] | None = None,
         retry: RetryPolicy | None = None,
         user_agent_extra: str | None = None,
@@ -91,7 +91,7 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.timeout = Timeout.coerce(timeout)
         self.retry = retry or RetryPolicy()
-        self._secrets = tuple(s for s in secrets if s)
+        self._secrets = tuple(s if isinstance(s, Secret) else Secret(s) for s in secrets if s)
         self._sleep = sleep
         self._owns_session = session is None
         self.session = session or requests.Session()
@@ -136,6 +136,7 @@ class Transport:
             attempt += 1
             started = time.perf_counter()
             safe_url = redact_url(url if not params else f"{url}?{urlencode(params, doseq=True)}")
+            failure: requests.RequestException | None = None
             try:
                 response = self.session.request(
                     method,
@@ -149,7 +150,12 @@ class Transport:
                     allow_redirects=False,
                 )
             except requests.RequestException as exc:
-                error = map_request_exception(exc, method=method, url=safe_url)
+                failure = exc
+            if failure is not None:
+                # Handled outside the `except`: an exception raised inside it would keep the requests
+                # exception as its __context__, and that one's text holds the URL with its secrets.
+                error = map_request_exception(failure, method=method, url=safe_url)
+                del failure
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 logger.debug("%s %s failed after %.1f ms: %s", method, safe_url, elapsed_ms, error)
                 reached = getattr(error, "may_have_reached_server", True)

@@ -23,7 +23,7 @@ from msgrelay.config import (
     UPSCALE_BASE_URL,
 )
 from msgrelay.transport.endpoint import resolve_api_key, resolve_base_url
-from msgrelay.transport.redact import redact_url
+from msgrelay.transport.redact import Secret, redact_url
 from msgrelay.transport.retry import RetryPolicy
 from msgrelay.transport.session import Timeout, Transport
 from msgrelay.upscale import convert
@@ -44,11 +44,11 @@ T = TypeVar("T")
 class ApiKeyAuth(requests.auth.AuthBase):
     """Sends the key in the ``Api-Key`` header; never shows it in a repr."""
 
-    def __init__(self, api_key: str) -> None:
-        self._api_key = api_key
+    def __init__(self, api_key: str | Secret) -> None:
+        self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Api-Key"] = self._api_key
+        request.headers["Api-Key"] = self._api_key.reveal()
         return request
 
     def __repr__(self) -> str:
@@ -108,10 +108,11 @@ class UpscaleClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        key = resolve_api_key(api_key, UPSCALE_API_KEY, service="Upscale Outreach")
+        key = Secret(resolve_api_key(api_key, UPSCALE_API_KEY, service="Upscale Outreach"))
         self.base_url = resolve_base_url(base_url, UPSCALE_BASE_URL, DEFAULT_UPSCALE_BASE_URL)
         self.paths = paths
-        self._account = f"{self.base_url.rstrip('/')}#{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+        digest = hashlib.sha256(key.reveal().encode()).hexdigest()[:16]  # identifies the key, reveals nothing
+        self._account = f"{self.base_url.rstrip('/')}#{digest}"
         self._sleep = sleep
         self._clock = clock
         self.transport = Transport(

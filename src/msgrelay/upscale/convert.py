@@ -358,14 +358,20 @@ def decode_retrieve(body: bytes | dict[str, Any], http_status: int = 200) -> Ret
 
     From bytes, every lead's fields are checked at once and each `Lead` is built when first read
     (``result.leads`` is a `LeadSequence`); from a parsed dict, leads are built at once.
-    Bytes that are not JSON raise ``orjson.JSONDecodeError`` (a `ValueError`).
+    Bytes that are not JSON (empty, blank, nested past the parser's depth, integers past 64 bits)
+    raise `ValidationError` (a `ValueError` too), never a raw parser exception.
     """
     if not isinstance(body, bytes | bytearray | memoryview | str):
         return attrs.evolve(structure(body, RetrieveResult), http_status=http_status)
     try:
         data = _JSON.decode(body)
-    except msgspec.DecodeError:
-        data = orjson.loads(body)  # the same acceptance and the same errors as before msgspec
+    except (msgspec.DecodeError, RecursionError):
+        try:
+            data = orjson.loads(body)  # the same acceptance as before msgspec
+        except orjson.JSONDecodeError as exc:
+            raise ValidationError(
+                Problem("", f"body is not JSON ({exc})"), subject="RetrieveResult"
+            ) from None
     owned = _OWNED_BODY.set(True)
     try:
         return attrs.evolve(structure(data, RetrieveResult), http_status=http_status)

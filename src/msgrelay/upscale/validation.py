@@ -145,7 +145,7 @@ def validate_secure_request_id(value: str) -> str:
         raise ValidationError(
             Problem(
                 "request_message_generation_secure_request_id",
-                f"must be a UUID like a8bd1fec-94dd-4d6a-b54d-2109994748ac, got {value!r}",
+                f"must be a UUID like a8bd1fec-94dd-4d6a-b54d-2109994748ac, got {value!r:.80}",
             ),
             subject="secure_request_id",
         )

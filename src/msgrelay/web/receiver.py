@@ -32,7 +32,9 @@ from msgrelay.destinations.delivery import UPSCALE
 from msgrelay.errors import ConfigurationError, ValidationError
 from msgrelay.ledger.base import Ledger
 from msgrelay.relay.metrics import WEBHOOK_ANSWERS
+from msgrelay.transport.redact import Secret
 from msgrelay.upscale.convert import structure_completion_event
+from msgrelay.upscale.validation import validate_secure_request_id
 
 __all__ = [
     "UPSCALE_WEBHOOK_PATH",
@@ -76,14 +78,14 @@ class TokenVerifier:
     def __init__(self, secret: str) -> None:
         if not secret:
             raise ConfigurationError("the webhook secret is empty")
-        self._secret = secret.encode()
+        self._secret = Secret(secret)
 
     def __repr__(self) -> str:
         return "TokenVerifier(secret=<redacted>)"
 
     def __call__(self, request: WebhookRequest) -> bool:
         given = request.query.get(TOKEN_PARAM) or request.headers.get(TOKEN_HEADER) or ""
-        return hmac.compare_digest(given.encode(), self._secret)
+        return hmac.compare_digest(given.encode(), self._secret.reveal().encode())
 
 
 def notification_url(public_base_url: str, *, secret: str | None) -> str:
@@ -111,6 +113,8 @@ class Receiver:
             the vendor's 10 s, so the vendor hears the 503 and retries instead of timing out.
         destinations: stored with each event, so whichever worker relays it (after a crash too)
             delivers to these; None leaves the choice to the relay (its default destinations).
+        health: returns why the relaying behind this receiver is not working (None when it is);
+            ``GET /healthz`` then answers 503 with that reason. `RelayWorker.problem` fits.
     """
 
     def __init__(
@@ -124,8 +128,10 @@ class Receiver:
         clock: Callable[[], float] = time.time,
         store_timeout: float = 5.0,
         destinations: Sequence[str] | None = None,
+        health: Callable[[], str | None] | None = None,
     ) -> None:
         self.ledger = ledger
+        self.health = health
         self.store_timeout = store_timeout
         #: Stored with each event, so a relay resuming it after a crash delivers where this host meant.
         self.destinations = tuple(destinations) if destinations else None
@@ -163,6 +169,10 @@ class Receiver:
             self.ledger.batch_state(UPSCALE, "")
         except Exception as exc:  # health says why, whatever it is
             return _answer(start_response, 503, {"ok": False, "error": type(exc).__name__})
+        problem = self.health() if self.health is not None else None
+        if problem:
+            # Webhooks are still stored and answered, but nothing relays them: a monitor must know.
+            return _answer(start_response, 503, {"ok": False, "error": problem})
         return _answer(start_response, 200, {"ok": True})
 
     def _upscale(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -187,6 +197,9 @@ class Receiver:
         try:
             data = orjson.loads(body)
             event = structure_completion_event(data)
+            # One batch, one identity: the id as retrieval uses it (stripped, lower case), and a value
+            # that can never be a batch id is refused now rather than stored and dead-lettered later.
+            event = attrs.evolve(event, secure_request_id=validate_secure_request_id(event.secure_request_id))
         except (orjson.JSONDecodeError, ValidationError) as exc:
             message = str(exc) if isinstance(exc, ValidationError) else "body is not valid JSON"
             return _answer(start_response, 400, {"error": " ".join(message.split())})

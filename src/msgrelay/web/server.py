@@ -59,16 +59,22 @@ class BackgroundServer:
     def start(self) -> BackgroundServer:
         """Bind and serve on a background thread; returns self."""
         waitress = _waitress()
-        self._server = waitress.create_server(
-            self.app,
-            host=self.host,
-            port=self.requested_port,
-            threads=self.threads,
-            ident="msgrelay",
-            # Whole seconds: waitress reads this as an int, and 0 would spin a core. `stop` does not
-            # wait for it, since it wakes the loop through the trigger.
-            asyncore_loop_timeout=1,
-        )
+        try:
+            self._server = waitress.create_server(
+                self.app,
+                host=self.host,
+                port=self.requested_port,
+                threads=self.threads,
+                ident="msgrelay",
+                # Whole seconds: waitress reads this as an int, and 0 would spin a core. `stop` does not
+                # wait for it, since it wakes the loop through the trigger.
+                asyncore_loop_timeout=1,
+            )
+        except OSError as exc:  # in use, not an address of this machine, a privileged port
+            raise ConfigurationError(
+                f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}; "
+                "pick another --port (0 = any free port) or --host"
+            ) from None
         self._thread = threading.Thread(
             target=self._server.run, name=f"msgrelay-server-{self.port}", daemon=True
         )

@@ -1,7 +1,8 @@
 """msgrelay-webhook: a msgrelay destination that POSTs each lead to your URL, signed with Standard
 Webhooks headers (``webhook-id`` / ``webhook-timestamp`` / ``webhook-signature``).
 
-Installed, it registers the ``webhook`` destination (configured by ``MSGRELAY_WEBHOOK_*``). A host can
+Installed, it registers the ``webhook`` destination type: its default instance ``webhook`` is configured
+by ``MSGRELAY_WEBHOOK_*``, and a config file names more (``[destinations.acme] type = "webhook"``). A host can
 also build its own: ``WebhookDestination(WebhookConfig(url=...)).register_as(register, "crm-hook")``.
 """
 
@@ -19,12 +20,13 @@ __all__ = [
     "WebhookReceiver",
     "WebhookVerificationError",
     "__version__",
+    "build_destination",
     "build_payload",
     "canonical_linkedin",
     "encode_body",
     "generate_secret",
     "is_retryable",
-    "register_destinations",
+    "register_destination_types",
     "sign",
     "signature_header",
     "verify",
@@ -42,7 +44,7 @@ from msgrelay_webhook.errors import (
 )
 from msgrelay_webhook.linkedin import canonical_linkedin
 from msgrelay_webhook.payload import COLLECT_MESSAGE_EVENT, LEAD_EVENT, build_payload, encode_body
-from msgrelay_webhook.plugin import EnvironmentWebhook, register_destinations
+from msgrelay_webhook.plugin import EnvironmentWebhook, build_destination, register_destination_types
 from msgrelay_webhook.receiver import WebhookReceiver
 from msgrelay_webhook.signing import (
     SigningSecret,

@@ -10,6 +10,9 @@
 ``MSGRELAY_WEBHOOK_ALLOW_INSECURE`` optional: ``1`` allows ``http://`` and loopback or private hosts
 =================================== ===========================================================
 
+A config file's ``[destinations.NAME]`` table gives the same settings by key, the variable's suffix in
+lower case (``url``, ``signing_secret_env = "VARIABLE"``...): `WebhookConfig.from_settings`.
+
 An explicit argument beats the environment. Secrets (the signing secret, header values, the URL's
 path) never appear in a repr or an error message.
 """
@@ -17,11 +20,11 @@ path) never appear in a repr or an error message.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, env_flag, read_env
+from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, read_env
 from msgrelay.errors import ConfigurationError
 from msgrelay.transport import Timeout
 from msgrelay_webhook.signing import (
@@ -42,6 +45,8 @@ __all__ = [
     "MSGRELAY_WEBHOOK_SIGNING_SECRET",
     "MSGRELAY_WEBHOOK_TIMEOUT",
     "MSGRELAY_WEBHOOK_URL",
+    "SECRET_SETTINGS",
+    "SETTINGS",
     "WebhookConfig",
     "parse_headers",
 ]
@@ -51,6 +56,21 @@ MSGRELAY_WEBHOOK_SIGNING_SECRET = "MSGRELAY_WEBHOOK_SIGNING_SECRET"
 MSGRELAY_WEBHOOK_HEADERS = "MSGRELAY_WEBHOOK_HEADERS"
 MSGRELAY_WEBHOOK_TIMEOUT = "MSGRELAY_WEBHOOK_TIMEOUT"
 MSGRELAY_WEBHOOK_ALLOW_INSECURE = "MSGRELAY_WEBHOOK_ALLOW_INSECURE"
+
+#: Each setting's key (the variable's suffix in lower case) and its variable.
+_VARIABLES = {
+    "url": MSGRELAY_WEBHOOK_URL,
+    "signing_secret": MSGRELAY_WEBHOOK_SIGNING_SECRET,
+    "headers": MSGRELAY_WEBHOOK_HEADERS,
+    "timeout": MSGRELAY_WEBHOOK_TIMEOUT,
+    "allow_insecure": MSGRELAY_WEBHOOK_ALLOW_INSECURE,
+}
+#: The keys a config file may give inline. The URL is one (the issue's example has it inline); a
+#: catch-hook URL whose path is its credential may still be given as ``url_env``.
+SETTINGS = ("url", "timeout", "allow_insecure")
+#: The keys a config file gives only as ``<key>_env``: the signing secret, and static headers, whose
+#: values are API keys (``X-Api-Key``).
+SECRET_SETTINGS = ("signing_secret", "headers")
 
 #: Connect within 5 s, answer within 15 s (the Standard Webhooks spec suggests 15 to 30 s in all).
 DEFAULT_TIMEOUT = Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=15.0)
@@ -183,34 +203,81 @@ class WebhookConfig:
         Raises:
             ConfigurationError: a setting is missing or malformed; the message names the variable.
         """
-        insecure = (
-            env_flag(MSGRELAY_WEBHOOK_ALLOW_INSECURE, environ) if allow_insecure is None else allow_insecure
+        explicit = {"url": url, "signing_secret": secrets, "headers": headers, "timeout": timeout}
+        return cls._build(
+            lambda key: read_env(_VARIABLES[key], environ),
+            lambda key: key if explicit.get(key) is not None else _VARIABLES[key],
+            url=url,
+            secrets=secrets,
+            headers=headers,
+            timeout=timeout,
+            allow_insecure=allow_insecure,
+            max_body_bytes=max_body_bytes,
         )
-        source = "url" if url is not None else MSGRELAY_WEBHOOK_URL
-        target = url if url is not None else read_env(MSGRELAY_WEBHOOK_URL, environ)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, str], *, where: Callable[[str], str] | None = None
+    ) -> WebhookConfig:
+        """The settings of one destination instance, by key (``url``, ``signing_secret``, ``headers``,
+        ``timeout``, ``allow_insecure``: the variables' suffixes in lower case), as a config file's
+        ``[destinations.NAME]`` table gives them.
+
+        Args:
+            settings: key → text (a `msgrelay.destinations.DestinationSettings`, or any mapping).
+            where: names a key in errors (default: ``settings.where`` when it has one, else the key).
+
+        Raises:
+            ConfigurationError: an unknown key, a missing or malformed setting; the message names it
+                with ``where`` and never shows a value.
+        """
+        name: Callable[[str], str] = where or getattr(settings, "where", None) or (lambda key: key)
+        for key in settings:
+            if key not in _VARIABLES:
+                known = ", ".join(sorted(_VARIABLES))
+                raise ConfigurationError(f"{name(key)}: unknown webhook setting (known: {known})")
+        return cls._build(lambda key: read_env(key, settings), name)
+
+    @classmethod
+    def _build(
+        cls,
+        read: Callable[[str], str | None],
+        where: Callable[[str], str],
+        *,
+        url: str | None = None,
+        secrets: Sequence[str | SigningSecret] | None = None,
+        headers: Sequence[tuple[str, str]] | None = None,
+        timeout: Timeout | float | tuple[float, float] | None = None,
+        allow_insecure: bool | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> WebhookConfig:
+        """One parser for both sources: ``read(key)`` gives a setting's text, ``where(key)`` its name."""
+        if allow_insecure is None:
+            allow_insecure = (read("allow_insecure") or "").lower() in {"1", "true", "yes", "on"}
+        target = url if url is not None else read("url")
         if not target:
             raise ConfigurationError(
-                f"no webhook URL: set {MSGRELAY_WEBHOOK_URL} to the https:// URL that receives each lead"
+                f"no webhook URL: set {where('url')} to the https:// URL that receives each lead"
                 " (a Zapier catch hook, an n8n or Make webhook, your own endpoint)"
             )
-        check_url(target, allow_insecure=insecure, source=source)
+        check_url(target, allow_insecure=allow_insecure, source=where("url"))
         if secrets is not None:
             keys = tuple(s if isinstance(s, SigningSecret) else _secret(s, source="secrets") for s in secrets)
         else:
-            raw = read_env(MSGRELAY_WEBHOOK_SIGNING_SECRET, environ)
-            keys = _parse_secrets(raw, source=MSGRELAY_WEBHOOK_SIGNING_SECRET) if raw else ()
+            raw = read("signing_secret")
+            keys = _parse_secrets(raw, source=where("signing_secret")) if raw else ()
         if headers is None:
-            raw = read_env(MSGRELAY_WEBHOOK_HEADERS, environ)
-            headers = parse_headers(raw) if raw else ()
+            raw = read("headers")
+            headers = parse_headers(raw, source=where("headers")) if raw else ()
         if timeout is None:
-            raw = read_env(MSGRELAY_WEBHOOK_TIMEOUT, environ)
-            timeout = _parse_timeout(raw, source=MSGRELAY_WEBHOOK_TIMEOUT) if raw else DEFAULT_TIMEOUT
+            raw = read("timeout")
+            timeout = _parse_timeout(raw, source=where("timeout")) if raw else DEFAULT_TIMEOUT
         return cls(
             url=target,
             secrets=keys,
             headers=tuple(headers),
             timeout=Timeout.coerce(timeout),
-            allow_insecure=insecure,
+            allow_insecure=allow_insecure,
             max_body_bytes=max_body_bytes,
         )
 

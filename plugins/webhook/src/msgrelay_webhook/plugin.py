@@ -1,8 +1,10 @@
-"""The plugin msgrelay loads (entry point ``webhook = msgrelay_webhook``): the ``webhook`` destination.
+"""The plugin msgrelay loads (entry point ``webhook = msgrelay_webhook``): the ``webhook`` destination type.
 
-It is configured from the environment when it is first used, not when it is loaded, so an installed
-but unused plugin costs nothing and needs no settings; a missing or bad setting fails the delivery
-with an error naming the variable (see `msgrelay_webhook.config`).
+It registers the type ``webhook``, so a config file can name several instances (one receiver per
+customer, each with its own URL and signing secret), and msgrelay gives the type its default instance,
+also called ``webhook``, configured from ``MSGRELAY_WEBHOOK_*`` when it is first used, not when it is
+loaded: an installed but unused plugin costs nothing and needs no settings; a missing or bad setting
+fails the delivery with an error naming the variable (see `msgrelay_webhook.config`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from msgrelay import Delivery, hookimpl
-from msgrelay.destinations import RegisterDestination
+from msgrelay.destinations import DestinationSettings, RegisterDestinationType
+from msgrelay_webhook.config import SECRET_SETTINGS, SETTINGS, WebhookConfig
 from msgrelay_webhook.destination import DEFAULT_NAME, WebhookDestination
 
-__all__ = ["EnvironmentWebhook", "register_destinations"]
+__all__ = ["EnvironmentWebhook", "build_destination", "register_destination_types"]
 
 
 class EnvironmentWebhook:
@@ -55,8 +58,15 @@ class EnvironmentWebhook:
         return f"<EnvironmentWebhook {self._destination!r}>"
 
 
+def build_destination(name: str, settings: DestinationSettings) -> WebhookDestination:
+    """The ``webhook`` type's factory: one instance from its settings (`WebhookConfig.from_settings`)."""
+    return WebhookDestination(WebhookConfig.from_settings(settings))
+
+
 @hookimpl
-def register_destinations(register: RegisterDestination) -> None:
-    """Register ``webhook``: each lead POSTed to ``MSGRELAY_WEBHOOK_URL``, signed."""
-    webhook = EnvironmentWebhook()
-    register(DEFAULT_NAME, webhook.deliver, deliver_many=webhook.deliver_many)
+def register_destination_types(register: RegisterDestinationType) -> None:
+    """Register the type ``webhook``: each lead POSTed to the instance's ``url``, signed.
+
+    Its default instance, ``webhook``, reads ``MSGRELAY_WEBHOOK_*`` on first use.
+    """
+    register(DEFAULT_NAME, build_destination, settings=SETTINGS, secrets=SECRET_SETTINGS)

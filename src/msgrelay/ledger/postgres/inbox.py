@@ -10,7 +10,7 @@ fanned out, and only while the batch is still this owner's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from msgrelay.ledger.base import DEAD, FANNED_OUT, PENDING, BatchClaim, delivery_key
@@ -22,6 +22,10 @@ _INSERT_OUTBOX = (
     "INSERT INTO outbox (destination, source, batch_id, item_id, key, state, next_attempt_at)"
     " VALUES (%s, %s, %s, %s, %s, 'pending', %s) ON CONFLICT DO NOTHING"
 )
+
+
+#: Why a skipped row was not delivered (``relay --status`` and the console show it).
+_SKIP_REASON = "skipped: the lead has no generated message and its route says skip_empty"
 
 
 class PostgresInbox(PostgresBase):
@@ -131,6 +135,7 @@ class PostgresInbox(PostgresBase):
         items: Sequence[tuple[str, str]],
         destinations: Sequence[str],
         now: float,
+        skipped: Collection[str] = (),
     ) -> bool:
         """Store the items and one outbox row per (destination, item), and mark the batch fanned out.
 
@@ -139,6 +144,7 @@ class PostgresInbox(PostgresBase):
             context: the batch context as JSON.
             items: ``(item_id, payload JSON)`` in delivery order.
             destinations: the destination names; each gets one outbox row per item.
+            skipped: item ids whose rows are written ``skipped`` (recorded, never delivered).
         """
         s, b = claim.source, claim.batch_id
         with self._tx() as c:
@@ -163,8 +169,21 @@ class PostgresInbox(PostgresBase):
                         (dest, s, b, item, delivery_key(dest, s, b, item), now)
                         for dest in destinations
                         for item, _ in items
+                        if item not in skipped
                     ],
                 )
+                if skipped:
+                    cur.executemany(
+                        "INSERT INTO outbox (destination, source, batch_id, item_id, key, state,"
+                        " next_attempt_at, last_error) VALUES (%s, %s, %s, %s, %s, 'skipped', %s, %s)"
+                        " ON CONFLICT DO NOTHING",
+                        [
+                            (dest, s, b, item, delivery_key(dest, s, b, item), now, _SKIP_REASON)
+                            for dest in destinations
+                            for item, _ in items
+                            if item in skipped
+                        ],
+                    )
             c.execute(
                 "UPDATE batches SET state = 'fanned_out', context = %s, destinations = %s, last_error = NULL,"
                 " owner = NULL, updated_at = %s WHERE source = %s AND batch_id = %s",

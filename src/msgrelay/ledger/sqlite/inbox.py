@@ -9,7 +9,7 @@ transaction that marks the batch fanned out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from msgrelay.ledger.base import DEAD, FANNED_OUT, PENDING, BatchClaim, delivery_key
@@ -21,6 +21,9 @@ _INSERT_OUTBOX = (
     "INSERT OR IGNORE INTO outbox (destination, source, batch_id, item_id, key, state, next_attempt_at)"
     " VALUES (?, ?, ?, ?, ?, 'pending', ?)"
 )
+
+#: Why a skipped row was not delivered (``relay --status`` and the console show it).
+_SKIP_REASON = "skipped: the lead has no generated message and its route says skip_empty"
 
 
 class SQLiteInbox(SQLiteBase):
@@ -135,6 +138,7 @@ class SQLiteInbox(SQLiteBase):
         items: Sequence[tuple[str, str]],
         destinations: Sequence[str],
         now: float,
+        skipped: Collection[str] = (),
     ) -> bool:
         """Store the items and one outbox row per (destination, item), and mark the batch fanned out.
 
@@ -143,6 +147,7 @@ class SQLiteInbox(SQLiteBase):
             context: the batch context as JSON.
             items: ``(item_id, payload JSON)`` in delivery order.
             destinations: the destination names; each gets one outbox row per item.
+            skipped: item ids whose rows are written ``skipped`` (recorded, never delivered).
         """
         s, b = claim.source, claim.batch_id
         with self._write() as c:
@@ -165,8 +170,20 @@ class SQLiteInbox(SQLiteBase):
                     (dest, s, b, item, delivery_key(dest, s, b, item), now)
                     for dest in destinations
                     for item, _ in items
+                    if item not in skipped
                 ],
             )
+            if skipped:
+                c.executemany(
+                    "INSERT OR IGNORE INTO outbox (destination, source, batch_id, item_id, key, state,"
+                    " next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, 'skipped', ?, ?)",
+                    [
+                        (dest, s, b, item, delivery_key(dest, s, b, item), now, _SKIP_REASON)
+                        for dest in destinations
+                        for item, _ in items
+                        if item in skipped
+                    ],
+                )
             c.execute(
                 "UPDATE batches SET state = 'fanned_out', context = ?, destinations = ?, last_error = NULL,"
                 " owner = NULL, updated_at = ? WHERE source = ? AND batch_id = ?",
