@@ -31,7 +31,7 @@ demo: $(VENV)/.demo-installed  ## Run the whole pipeline against the local sandb
 
 test: test-deps lint typecheck pytest  ## ruff, import layers, mypy and pytest, as CI runs them
 
-test-deps:  ## The Debian packages the tests drive (chromium and its driver): scripts/install-test-deps
+test-deps:  ## The Debian packages the tests drive (chromium, postgresql, redis-server): scripts/install-test-deps
 	sh scripts/install-test-deps
 
 lint: $(VENV)/.dev-installed

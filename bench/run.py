@@ -28,7 +28,7 @@ import attrs
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import codec, hooks, memory, payloads, relay_run, timing  # noqa: E402 - after the path is set
+from bench import codec, hooks, memory, payloads, relay_run, scale_out, timing  # noqa: E402 - after the path is set
 from bench.report import Table, X, megabytes, ratio  # noqa: E402
 from msgrelay.upscale import convert  # noqa: E402
 
@@ -302,6 +302,8 @@ def main() -> int:
             )
         except RelayBenchError as exc:
             relay_table = Table("Relay", ["figure", "value"], [["failed", f"`{exc}`"]])
+    step("scale out: SQLite and PostgreSQL through Celery workers")
+    scale_table = scale_out.bench_scale_out(2_000 if args.quick else 10_000)
     step("profiles")
     decode_stats = decode_profile(largest)
 
@@ -399,6 +401,7 @@ def main() -> int:
         memory_table.markdown(),
         hooks_table.markdown(),
         relay_table.markdown(),
+        scale_table.markdown(),
         "## Profiles (cProfile, own time)",
         "",
         profile_table(

@@ -8,6 +8,9 @@ same tests record against the live APIs instead.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ import pytest
 from msgrelay.config import DEFAULT_COLLECT_BASE_URL, DEFAULT_UPSCALE_BASE_URL
 from msgrelay.sandbox import SANDBOX_COLLECT_KEY, SANDBOX_UPSCALE_KEY, Sandbox
 from msgrelay.testing import cassettes
+from tests import servers
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
@@ -120,3 +124,75 @@ def browser() -> Iterator[Any]:
 
     with chrome() as driver:
         yield driver
+
+
+# --- real servers: PostgreSQL (the shared ledger) and Redis (the Celery broker) --------------------
+
+
+def _unavailable(request: pytest.FixtureRequest, what: str, error: Exception) -> None:
+    """Under CI a missing server fails the tests that need it; elsewhere they skip with one loud line."""
+    message = f"{what} UNAVAILABLE, ITS TESTS DO NOT RUN: {error} (run scripts/install-test-deps as root)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message, pytrace=False)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"!!! {message}", red=True, bold=True)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[servers.Postgres]:
+    """A PostgreSQL cluster on 127.0.0.1 for the whole session, in a temporary folder, stopped after."""
+    # Not under pytest's tmp_path: its parents are root's own (0700) and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="msgrelay-pg-"))
+    root.chmod(0o755)  # the server's own user must reach its folder inside
+    try:
+        server = servers.Postgres.start(root / "cluster")
+    except servers.UnavailableError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        _unavailable(request, "POSTGRESQL", exc)
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[servers.Redis]:
+    """A Redis server on 127.0.0.1 for the whole session, stopped after."""
+    try:
+        server = servers.Redis.start(tmp_path_factory.mktemp("redis"))
+    except servers.UnavailableError as exc:
+        _unavailable(request, "REDIS", exc)
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: servers.Postgres) -> Iterator[str]:
+    """A ``postgresql://`` URL of an empty schema of its own for this test, dropped after."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}".encode())
+    try:
+        yield f"{postgres_server.url}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty ledger on each backend: an SQLite file, then a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -19,13 +19,16 @@ __all__ = [
     "DEFAULT_UPSCALE_BASE_URL",
     "ENV_PREFIXES",
     "MSGRELAY_API_TOKEN",
+    "MSGRELAY_BROKER_URL",
     "MSGRELAY_CONFIG",
     "MSGRELAY_DESTINATIONS",
     "MSGRELAY_DISABLE_PLUGINS",
     "MSGRELAY_HOME",
+    "MSGRELAY_LEDGER_URL",
     "MSGRELAY_LOAD_PLUGINS",
     "MSGRELAY_POLL_AFTER",
     "MSGRELAY_POLL_GIVE_UP",
+    "MSGRELAY_RATE_LIMITS",
     "MSGRELAY_RETENTION_DAYS",
     "MSGRELAY_STRICT_PLUGINS",
     "MSGRELAY_TRACE_PLUGINS",
@@ -51,6 +54,12 @@ MSGRELAY_DESTINATIONS = "MSGRELAY_DESTINATIONS"
 #: The config file of destination instances and routes (TOML; ``--config`` on the command line beats it).
 MSGRELAY_CONFIG = "MSGRELAY_CONFIG"
 MSGRELAY_WEBHOOK_SECRET = "MSGRELAY_WEBHOOK_SECRET"
+#: Which ledger: ``sqlite:///PATH`` (default, under ``MSGRELAY_HOME``) or ``postgresql://...``.
+MSGRELAY_LEDGER_URL = "MSGRELAY_LEDGER_URL"
+#: The Celery broker (``redis://...``); when set, ``serve`` enqueues and ``msgrelay worker`` relays.
+MSGRELAY_BROKER_URL = "MSGRELAY_BROKER_URL"
+#: Per-destination Celery rate limits of delivery rounds: ``hubspot=10/m,lemlist=1/s``.
+MSGRELAY_RATE_LIMITS = "MSGRELAY_RATE_LIMITS"
 #: The bearer token of ``serve``'s steps API and operator console; unset turns both off.
 MSGRELAY_API_TOKEN = "MSGRELAY_API_TOKEN"
 #: Seconds after a submission before its first poll, when no completion webhook has come (default 900).

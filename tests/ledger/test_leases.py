@@ -8,19 +8,17 @@ of the first worker's delivery, as a concurrent ``msgrelay relay --pending`` or 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
 from msgrelay import Delivery, delivery_key
-from msgrelay.ledger import Failure, SQLiteLedger
+from msgrelay.ledger import SQLiteLedger
 from msgrelay.plugins import hookspecs
 from msgrelay.relay import Relay, RelayReport
 from msgrelay.testing import RelayHarness
 from tests.helpers import FakeClock
-from tests.ledger.test_sqlite import NOW, fanned_out
 
 
 @attrs.define
@@ -120,36 +118,3 @@ def test_a_claim_lost_during_one_overlong_delivery_is_recorded_by_its_new_owner_
     assert [(r.delivered, r.lost) for r in workers.second_reports] == [(1, 0)]
     assert (report.delivered, report.retried, report.dead, report.lost) == (0, 0, 0, 1)
     assert msgrelay_harness.ledger.batch_counts("upscale", sid) == {"delivered": 1}
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[SQLiteLedger]:
-    with SQLiteLedger(tmp_path / "ledger.sqlite3") as opened:
-        yield opened
-
-
-def test_settle_records_only_rows_the_owner_still_holds(ledger: SQLiteLedger) -> None:
-    """A worker whose lease ended and whose rows were taken over records nothing; it learns which."""
-    fanned_out(ledger, 2, ["store"])
-    a, b = ledger.claim_deliveries("w1", now=NOW, lease=60, limit=10)
-    taken = ledger.claim_deliveries("w2", now=NOW + 61, lease=60, limit=10)
-    assert {c.id for c in taken} == {a.id, b.id}
-    lost = ledger.settle("w1", delivered=[a.id], failed=[Failure(b.id, "503", NOW + 90)], now=NOW + 62)
-    assert sorted(lost) == sorted([a.id, b.id])
-    assert ledger.batch_counts("upscale", "b1") == {"claimed": 2}
-    assert ledger.settle("w2", delivered=[a.id], failed=[Failure(b.id, "503", NOW + 90)], now=NOW + 63) == []
-    assert ledger.batch_counts("upscale", "b1") == {"delivered": 1, "pending": 1}
-
-
-def test_a_renewed_claim_is_not_taken_over(ledger: SQLiteLedger) -> None:
-    """Renewing extends the lease of rows still held; rows held by another worker are not renewed."""
-    fanned_out(ledger, 3, ["store"])
-    ids = [c.id for c in ledger.claim_deliveries("w1", now=NOW, lease=60, limit=2)]
-    assert ledger.renew_claims("w1", ids, now=NOW + 50, lease=60) == set(ids)
-    # The first lease would have ended at NOW + 60; the renewed one lasts until NOW + 110.
-    [other] = ledger.claim_deliveries("w2", now=NOW + 61, lease=60, limit=10)
-    assert other.id not in ids
-    assert ledger.renew_claims("w2", ids, now=NOW + 62, lease=60) == set()
-    # Once the renewed lease ends (w2's own lasts until NOW + 121), another worker may take them over.
-    assert {c.id for c in ledger.claim_deliveries("w3", now=NOW + 111, lease=60, limit=10)} == set(ids)
-    assert ledger.renew_claims("w1", ids, now=NOW + 112, lease=60) == set()

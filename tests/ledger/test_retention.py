@@ -1,26 +1,29 @@
-"""Retention: `Ledger.prune_delivered` removes finished rows only, never pending, claimed or dead ones."""
+"""Retention: `Ledger.prune_delivered` removes finished rows only, never pending, claimed or dead ones;
+on both backends (a real PostgreSQL started by the suite)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
 
-from msgrelay.ledger import BatchClaim, Failure, HookErrorRow, Pruned, SQLiteLedger
+from msgrelay.ledger import BatchClaim, Failure, HookErrorRow, Ledger, Pruned, open_ledger
 
 NOW = 1_000_000.0
 DAY = 86_400.0
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[SQLiteLedger]:
-    with SQLiteLedger(tmp_path / "ledger.sqlite3") as opened:
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    opened = open_ledger(ledger_url)
+    try:
         yield opened
+    finally:
+        opened.close()
 
 
-def fanned_out(ledger: SQLiteLedger, batch: str, items: int, *, now: float) -> BatchClaim:
+def fanned_out(ledger: Ledger, batch: str, items: int, *, now: float) -> BatchClaim:
     ledger.record_event("upscale", batch, event="{}", destinations=None, now=now)
     claim = ledger.claim_batch("owner", now=now, lease=60, batch_id=batch)
     assert claim is not None
@@ -32,17 +35,16 @@ def fanned_out(ledger: SQLiteLedger, batch: str, items: int, *, now: float) -> B
     return claim
 
 
-def deliver_all(ledger: SQLiteLedger, batch: str, *, now: float) -> None:
+def deliver_all(ledger: Ledger, batch: str, *, now: float) -> None:
     claims = ledger.claim_deliveries("w", now=now, lease=60, limit=100, batch_id=batch)
     ledger.settle("w", delivered=[c.id for c in claims], failed=[], now=now)
 
 
-def item_count(ledger: SQLiteLedger, batch: str) -> int:
-    row = ledger._conn().execute("SELECT count(*) FROM items WHERE batch_id = ?", (batch,)).fetchone()
-    return int(row[0])
+def item_count(ledger: Ledger, batch: str) -> int:
+    return len(ledger.stored_items("upscale", batch))
 
 
-def test_only_finished_old_rows_are_pruned(ledger: SQLiteLedger) -> None:
+def test_only_finished_old_rows_are_pruned(ledger: Ledger) -> None:
     """Old and delivered: gone, with its batch's items. A batch with one dead, one claimed or one
     pending delivery keeps that row and every item; recent deliveries stay; the inbox rows stay."""
     old = NOW - 40 * DAY
@@ -91,7 +93,7 @@ def test_only_finished_old_rows_are_pruned(ledger: SQLiteLedger) -> None:
     assert ledger.prune_delivered(before=NOW - 30 * DAY) == Pruned(outbox=0, items=0, hook_errors=0)
 
 
-def test_a_batch_still_being_fanned_out_keeps_its_items(ledger: SQLiteLedger) -> None:
+def test_a_batch_still_being_fanned_out_keeps_its_items(ledger: Ledger) -> None:
     """A batch claimed for fan-out (no outbox rows yet) is not 'fanned out': its items stay."""
     old = NOW - 40 * DAY
     claim = fanned_out(ledger, "b1", 2, now=old)

@@ -1,28 +1,17 @@
-"""The SQLite ledger: deduplicated inbox, atomic claims (threads and processes), orphans, dead letters."""
+"""What only the SQLite backend has: one file in WAL mode, its schema version in ``user_version``.
+
+Everything else a ledger promises is in the contract suite (``test_contract.py``), run on both backends.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import pytest
 
-from msgrelay.ledger import (
-    BatchClaim,
-    Failure,
-    SQLiteLedger,
-    Submission,
-    delivery_key,
-    new_owner,
-    owner_is_dead,
-    owner_state,
-)
-
-NOW = 1_000_000.0
+from msgrelay.ledger import NewerSchemaError, SQLiteLedger, open_ledger
+from msgrelay.ledger.sqlite.schema import SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -31,186 +20,14 @@ def ledger(tmp_path: Path) -> Iterator[SQLiteLedger]:
         yield opened
 
 
-def fanned_out(ledger: SQLiteLedger, items: int, destinations: list[str], batch: str = "b1") -> BatchClaim:
-    """A batch recorded, claimed and fanned out with ``items`` items."""
-    ledger.record_event("upscale", batch, event="{}", destinations=None, now=NOW)
-    claim = ledger.claim_batch("owner", now=NOW, lease=60)
-    assert claim is not None
-    payloads = [
-        (f"lead-{i}", orjson.dumps({"external_prospect_id": f"lead-{i}"}).decode()) for i in range(items)
-    ]
-    assert ledger.fan_out(claim, "owner", context="{}", items=payloads, destinations=destinations, now=NOW)
-    return claim
-
-
 def test_the_file_is_in_wal_mode(ledger: SQLiteLedger) -> None:
     """WAL lets readers and one writer share the file across processes."""
     assert ledger._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_an_event_recorded_three_times_is_one_batch(ledger: SQLiteLedger) -> None:
-    """The inbox deduplicates on the batch id and counts the repeats."""
-    results = [
-        ledger.record_event("upscale", "b1", event='{"n": 1}', destinations=None, now=NOW) for _ in range(3)
-    ]
-    assert results == [True, False, False]
-    batch = ledger.get_batch("upscale", "b1")
-    assert batch is not None
-    assert (batch["state"], batch["received"]) == ("pending", 3)
-
-
-def test_a_batch_is_claimed_once_until_its_lease_ends(ledger: SQLiteLedger) -> None:
-    """A claimed batch is not claimable by another worker until its lease ends."""
-    ledger.record_event("upscale", "b1", event=None, destinations=["store"], now=NOW)
-    first = ledger.claim_batch("w1", now=NOW, lease=60)
-    assert first is not None
-    assert first.destinations == ("store",)
-    assert ledger.claim_batch("w2", now=NOW + 59, lease=60) is None
-    again = ledger.claim_batch("w2", now=NOW + 61, lease=60)
-    assert again is not None
-    assert again.attempts == 2
-    # The first worker lost the claim, so its fan-out writes nothing.
-    assert not ledger.fan_out(first, "w1", context="{}", items=[("a", "{}")], destinations=["store"], now=NOW)
-    assert ledger.batch_counts("upscale", "b1") == {}
-
-
-def test_fan_out_writes_one_row_per_destination_and_item_and_never_twice(ledger: SQLiteLedger) -> None:
-    """Outbox rows are unique per (destination, item); adding a destination later fans out stored items."""
-    fanned_out(ledger, 3, ["store", "crm"])
-    assert ledger.batch_counts("upscale", "b1") == {"pending": 6}
-    assert ledger.add_destinations("upscale", "b1", ["crm", "sheet"], now=NOW) == 3
-    assert ledger.batch_counts("upscale", "b1") == {"pending": 9}
-    claims = ledger.claim_deliveries("w", now=NOW, lease=60, limit=100)
-    assert sorted({c.key for c in claims}) == sorted(
-        delivery_key(d, "upscale", "b1", f"lead-{i}") for d in ("store", "crm", "sheet") for i in range(3)
-    )
-
-
-def test_claimed_deliveries_are_not_claimed_again(ledger: SQLiteLedger) -> None:
-    """Two claims never return the same row; a settled row is never claimed again."""
-    fanned_out(ledger, 10, ["store"])
-    first = ledger.claim_deliveries("w1", now=NOW, lease=60, limit=6)
-    second = ledger.claim_deliveries("w2", now=NOW, lease=60, limit=6)
-    assert len(first) == 6
-    assert len(second) == 4
-    assert not {c.id for c in first} & {c.id for c in second}
-    ledger.settle("w1", delivered=[c.id for c in first], failed=[], now=NOW)
-    # An hour later the second claim's lease has ended: only its rows come back, never the delivered ones.
-    later = ledger.claim_deliveries("w3", now=NOW + 3600, lease=60, limit=100)
-    assert sorted(c.id for c in later) == sorted(c.id for c in second)
-
-
-def test_failures_are_retried_then_dead_lettered_and_can_be_revived(ledger: SQLiteLedger) -> None:
-    """A failure waits for its next attempt; a dead letter waits for `retry_dead`."""
-    fanned_out(ledger, 2, ["store"])
-    a, b = ledger.claim_deliveries("w", now=NOW, lease=60, limit=10)
-    ledger.settle(
-        "w", delivered=[], failed=[Failure(a.id, "503", NOW + 30), Failure(b.id, "gone", None)], now=NOW
-    )
-    assert ledger.batch_counts("upscale", "b1") == {"pending": 1, "dead": 1}
-    assert ledger.claim_deliveries("w", now=NOW + 29, lease=60, limit=10) == []
-    [retry] = ledger.claim_deliveries("w", now=NOW + 31, lease=60, limit=10)
-    assert (retry.id, retry.attempts) == (a.id, 2)
-    status = ledger.status()
-    assert status["dead_letters"][0]["last_error"] == "gone"
-    assert status["by_destination"] == {"store": {"claimed": 1, "dead": 1}}
-    assert ledger.retry_dead(now=NOW + 40) == (0, 1)
-    [revived] = ledger.claim_deliveries("w", now=NOW + 40, lease=60, limit=10)
-    assert (revived.id, revived.attempts) == (b.id, 1)
-
-
-def test_claims_of_a_dead_process_are_released_at_once(ledger: SQLiteLedger, tmp_path: Path) -> None:
-    """A claim whose owner process is gone is given back without waiting for the lease."""
-    fanned_out(ledger, 3, ["store"])
-    child = subprocess.run(
-        [sys.executable, "-c", "from msgrelay.ledger import new_owner; print(new_owner())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    dead_owner = child.stdout.strip()
-    assert owner_is_dead(dead_owner)
-    assert owner_state(new_owner()) == "self"
-    assert ledger.claim_deliveries(dead_owner, now=NOW, lease=3600, limit=2)
-    assert ledger.release_orphans(now=NOW + 1) == 2
-    assert len(ledger.claim_deliveries("w", now=NOW + 1, lease=60, limit=10)) == 3
-
-
-def test_threads_never_claim_the_same_row(tmp_path: Path) -> None:
-    """Eight threads with their own connections claim 400 rows: each row exactly once."""
-    path = tmp_path / "ledger.sqlite3"
-    with SQLiteLedger(path) as ledger:
-        fanned_out(ledger, 400, ["store"])
-    claimed: list[int] = []
-    lock = threading.Lock()
-
-    def work(name: str) -> None:
-        with SQLiteLedger(path) as mine:
-            while batch := mine.claim_deliveries(name, now=NOW, lease=60, limit=7):
-                with lock:
-                    claimed.extend(c.id for c in batch)
-                mine.settle(name, delivered=[c.id for c in batch], failed=[], now=NOW)
-
-    threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(claimed) == 400
-    assert len(set(claimed)) == 400
-
-
-WORKER = """
-import sys
-from msgrelay.ledger import SQLiteLedger
-ledger = SQLiteLedger(sys.argv[1])
-name = sys.argv[2]
-while batch := ledger.claim_deliveries(name, now=1_000_000.0, lease=60, limit=5):
-    with open(sys.argv[3], "a") as log:
-        log.write("".join(f"{c.id}\\n" for c in batch))
-    ledger.settle(name, delivered=[c.id for c in batch], failed=[], now=1_000_000.0)
-"""
-
-
-def test_processes_never_claim_the_same_row(tmp_path: Path) -> None:
-    """Four processes claim 300 rows from one file (BEGIN IMMEDIATE): each row exactly once."""
-    path = tmp_path / "ledger.sqlite3"
-    with SQLiteLedger(path) as ledger:
-        fanned_out(ledger, 300, ["store"])
-    log = tmp_path / "claims.log"
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(path), f"p{i}", str(log)]) for i in range(4)]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
-    ids = log.read_text().split()
-    assert len(ids) == 300
-    assert len(set(ids)) == 300
-
-
-def test_submissions_are_reserved_once(ledger: SQLiteLedger) -> None:
-    """The first reservation creates the row; later ones return it, with the id once completed."""
-
-    def reserve(owner: str) -> tuple[Submission, bool]:
-        return ledger.reserve_submission(
-            "s1",
-            customer_id="c",
-            campaign_id="k",
-            lead_count=2,
-            message_types="connection_request",
-            owner=owner,
-            now=NOW,
-        )
-
-    row, created = reserve("o")
-    assert created
-    assert row.secure_request_id is None
-    again, created = reserve("o2")
-    assert not created
-    assert again.owner == "o"
-    ledger.complete_submission("s1", "sid-1", now=NOW + 2)
-    stored = ledger.get_submission("s1")
-    assert stored is not None
-    assert stored.secure_request_id == "sid-1"
-    ledger.release_submission("s1")
-    assert ledger.get_submission("s1") is None
+def test_a_new_file_gets_the_current_version(ledger: SQLiteLedger) -> None:
+    """A new ledger is written at the current schema version."""
+    assert ledger._conn().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -218,5 +35,15 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with SQLiteLedger(path) as ledger:
         ledger._conn().execute("PRAGMA user_version=99")
-    with pytest.raises(RuntimeError, match="newer msgrelay"):
+    with pytest.raises(NewerSchemaError, match=r"newer msgrelay \(schema 99; this one knows up to"):
         SQLiteLedger(path)
+
+
+def test_the_default_url_is_the_file_under_msgrelay_home(msgrelay_home: Path) -> None:
+    """With no MSGRELAY_LEDGER_URL the factory opens $MSGRELAY_HOME/ledger.sqlite3."""
+    ledger = open_ledger()
+    try:
+        assert isinstance(ledger, SQLiteLedger)
+        assert ledger.path == msgrelay_home / "ledger.sqlite3"
+    finally:
+        ledger.close()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from msgrelay.config import MSGRELAY_RETENTION_DAYS, read_env
+from msgrelay.destinations.pgstore import PostgresStore
 from msgrelay.destinations.store import Store
 from msgrelay.errors import ConfigurationError
 from msgrelay.ledger import Ledger
@@ -33,7 +34,7 @@ def retention_days(environ: Mapping[str, str] | None = None) -> float | None:
     return days
 
 
-def prune(ledger: Ledger, store: Store, *, days: float, now: float) -> dict[str, Any]:
+def prune(ledger: Ledger, store: Store | PostgresStore, *, days: float, now: float) -> dict[str, Any]:
     """Delete the ledger's finished rows and the store's deliveries older than ``days``; the counts."""
     before = now - days * SECONDS_PER_DAY
     pruned = ledger.prune_delivered(before=before)
@@ -44,7 +45,9 @@ def prune(ledger: Ledger, store: Store, *, days: float, now: float) -> dict[str,
     }
 
 
-def pruner(ledger: Ledger, store: Store, *, days: float, clock: Callable[[], float]) -> Callable[[], None]:
+def pruner(
+    ledger: Ledger, store: Store | PostgresStore, *, days: float, clock: Callable[[], float]
+) -> Callable[[], None]:
     """A housekeeping step for `msgrelay.relay.RelayWorker`: `prune` with the clock's time."""
 
     def step() -> None:

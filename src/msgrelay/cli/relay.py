@@ -29,8 +29,8 @@ from msgrelay.cli._common import (
 from msgrelay.cli._retention import prune, retention_days
 from msgrelay.config import MSGRELAY_RETENTION_DAYS
 from msgrelay.destinations.delivery import COLLECT, UPSCALE
-from msgrelay.destinations.store import Store
-from msgrelay.ledger import SQLiteLedger
+from msgrelay.destinations.store import open_store
+from msgrelay.ledger import Ledger, open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayReport
 from msgrelay.relay.poll import poll_settings
@@ -182,15 +182,15 @@ def cmd_relay(args: argparse.Namespace) -> int:
         days = retention_days()
         if days is None:
             raise UsageError(f"--prune needs --older-than DAYS (or {MSGRELAY_RETENTION_DAYS} set)")
-    ledger = SQLiteLedger()
+    ledger = open_ledger()
     try:
         if args.prune:
-            print_json(prune(ledger, Store(), days=days, now=_clock()))
+            print_json(prune(ledger, open_store(), days=days, now=_clock()))
             return EXIT_OK
         if args.status:
             status = ledger.status()
             status["waiting_submissions"] = _waiting(ledger)
-            status["store"] = Store().summary()
+            status["store"] = open_store().summary()
             print_json(status)
             return EXIT_OK
         plugins = PluginManager().load()
@@ -241,7 +241,7 @@ def _stop_on_sigterm(relay: Relay, timeout: float = STOP_TIMEOUT) -> Iterator[No
         signal.signal(signal.SIGTERM, restore)
 
 
-def _waiting(ledger: SQLiteLedger) -> list[dict[str, Any]]:
+def _waiting(ledger: Ledger) -> list[dict[str, Any]]:
     """Submissions whose batch has not arrived, and when the background relay next polls each."""
     poll_after, _ = poll_settings()
     return [
@@ -335,7 +335,7 @@ def _finish(report: RelayReport, extra: dict[str, Any]) -> int:
 
 
 def _export(fmt: str, output: Path | None) -> int:
-    store = Store()
+    store = open_store()
     if output is None:
         count = store.export_jsonl(sys.stdout) if fmt == "jsonl" else store.export_csv(sys.stdout)
     else:
@@ -345,5 +345,5 @@ def _export(fmt: str, output: Path | None) -> int:
             raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
         with out:
             count = store.export_jsonl(out) if fmt == "jsonl" else store.export_csv(out)
-    print(f"msgrelay: exported {count} messages from {store.path}", file=sys.stderr)
+    print(f"msgrelay: exported {count} messages from {store.where}", file=sys.stderr)
     return EXIT_OK

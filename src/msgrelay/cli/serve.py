@@ -1,4 +1,9 @@
-"""``msgrelay serve``: the webhook receiver, with the relay working in the background."""
+"""``msgrelay serve``: the webhook receiver, with the relay working in the background.
+
+With ``MSGRELAY_BROKER_URL`` set, ``serve`` only verifies, stores, answers and enqueues: the relay runs
+in ``msgrelay worker`` processes (`msgrelay.relay.tasks`), so any number of receivers, holding no
+state, can sit behind a load balancer.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from msgrelay.cli._common import (
@@ -19,9 +25,10 @@ from msgrelay.cli._common import (
     sigterm_as_interrupt,
 )
 from msgrelay.cli._retention import pruner, retention_days
-from msgrelay.config import MSGRELAY_API_TOKEN
-from msgrelay.destinations.store import Store
-from msgrelay.ledger import SQLiteLedger
+from msgrelay.config import MSGRELAY_API_TOKEN, MSGRELAY_BROKER_URL, read_env
+from msgrelay.destinations.store import open_store
+from msgrelay.errors import ConfigurationError
+from msgrelay.ledger import Ledger, open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay, RelayWorker
 from msgrelay.relay.poll import poll_settings
@@ -104,17 +111,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         relay_destinations = explicit_destinations(plugins, args.to, routes=routes)
         poll_settings()  # a bad MSGRELAY_POLL_* fails here, not in the background relay's thread
         days = retention_days()  # a bad value fails at start, naming the variable
-        ledger = SQLiteLedger()
+        ledger = open_ledger()
         try:
-            worker = RelayWorker(
-                lambda: Relay(
-                    ledger=ledger,
-                    plugins=plugins,
-                    destinations=relay_destinations,
-                    batch_size=args.batch_size,
-                    routes=routes,
-                ),
-                housekeeping=None if days is None else pruner(ledger, Store(), days=days, clock=time.time),
+            housekeeping = None if days is None else pruner(ledger, open_store(), days=days, clock=time.time)
+            worker: Any = _background(
+                ledger, plugins, relay_destinations, args.batch_size, routes, housekeeping=housekeeping
             )
             receiver = Receiver(
                 ledger=ledger,
@@ -138,7 +139,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 with worker, server:
                     # The port line goes to stderr, never the token: the notify URL is built by the sender.
                     print(
-                        f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH} (ledger {ledger.path})",
+                        f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH}"
+                        f" (ledger {_where(ledger)}; "
+                        f"relay {worker.describe()})",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -156,3 +159,67 @@ def cmd_serve(args: argparse.Namespace) -> int:
             ledger.close()
             plugins.destinations.close()
     return EXIT_OK
+
+
+class _Enqueuer:
+    """The receiver's hand-off when a broker is set: enqueue a fan-out task, relay nothing here."""
+
+    def __init__(self) -> None:
+        from msgrelay.relay.tasks import RelayTasks
+
+        def no_relay() -> Relay:  # a receiver only sends tasks
+            raise ConfigurationError("a receiver with a broker does not relay")
+
+        self.tasks = RelayTasks(no_relay)
+
+    def submit(self, source: str, batch_id: str) -> None:
+        self.tasks.enqueue_fan_out(source, batch_id)
+
+    def describe(self) -> str:
+        return "by msgrelay worker, through the broker"
+
+    def problem(self) -> str | None:
+        # Nothing relays here: a broker that is down only delays the nudge (the event is stored, and
+        # the workers' sweep picks it up), so it does not make this receiver unhealthy.
+        return None
+
+    def __enter__(self) -> _Enqueuer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tasks.app.close()
+
+
+class _Local(RelayWorker):
+    def describe(self) -> str:
+        return "in this process"
+
+
+def _background(
+    ledger: Ledger,
+    plugins: PluginManager,
+    destinations: list[str] | None,
+    batch_size: int,
+    routes: Any,
+    *,
+    housekeeping: Callable[[], None] | None = None,
+) -> Any:
+    """Who relays what this receiver stores: Celery workers with a broker, else a thread here."""
+    if read_env(MSGRELAY_BROKER_URL):
+        try:
+            return _Enqueuer()
+        except ImportError:
+            raise ConfigurationError(
+                f"{MSGRELAY_BROKER_URL} is set but Celery is not installed: pip install 'msgrelay[celery]'"
+            ) from None
+    return _Local(
+        lambda: Relay(
+            ledger=ledger, plugins=plugins, destinations=destinations, batch_size=batch_size, routes=routes
+        ),
+        housekeeping=housekeeping,
+    )
+
+
+def _where(ledger: Ledger) -> str:
+    """The ledger's file or database (never a password)."""
+    return str(getattr(ledger, "where", None) or getattr(ledger, "path", "?"))

@@ -5,7 +5,9 @@ default, and ``msgrelay relay --export jsonl`` prints what it holds. A delivery 
 stored is dropped, so a retried or repeated delivery never doubles a row.
 
 The file is ``$MSGRELAY_HOME/store.sqlite3``; a host can register a `Store` at another path under
-another name with `Store.register_as`.
+another name with `Store.register_as`. When the ledger is PostgreSQL (``MSGRELAY_LEDGER_URL``), the
+built-in store is `msgrelay.destinations.pgstore.PostgresStore` in the same database instead, so every
+worker on every machine writes one store (`open_store` chooses).
 """
 
 from __future__ import annotations
@@ -19,18 +21,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
 from msgrelay.config import MSGRELAY_HOME, msgrelay_home
 from msgrelay.destinations.checks import CheckResult
 from msgrelay.destinations.delivery import Delivery
-from msgrelay.destinations.export import EXPORT_COLUMNS, export_csv, export_jsonl, export_row
+from msgrelay.destinations.export import export_csv, export_jsonl, export_row
+from msgrelay.destinations.pgstore import PostgresStore
 from msgrelay.destinations.registry import RegisterDestination
+from msgrelay.destinations.rows import STORED_COLUMNS, batch_failures, loads, store_rows
 from msgrelay.ledger.sqlite.connection import connect, write_transaction
+from msgrelay.ledger.url import is_postgres_url, ledger_url
 from msgrelay.plugins.hookspecs import hookimpl
-from msgrelay.upscale.models import LEAD_INPUT_FIELDS, Lead
 
-__all__ = ["STORE_FILE", "Store", "register_destinations"]
+__all__ = ["STORE_FILE", "Store", "open_store", "register_destinations"]
 
 STORE_FILE = "store.sqlite3"
 _SCHEMA = """
@@ -84,6 +86,11 @@ class Store:
         """The SQLite file."""
         return self._path if self._path is not None else msgrelay_home() / STORE_FILE
 
+    @property
+    def where(self) -> str:
+        """Where the store is, for messages: its file."""
+        return str(self.path)
+
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
@@ -116,33 +123,11 @@ class Store:
 
     def deliver_many(self, deliveries: Sequence[Delivery]) -> Mapping[str, BaseException]:
         """Store many deliveries in one transaction; no per-delivery failures (a failure raises)."""
-        now = self.clock()
-        rows: list[tuple[Any, ...]] = []
-        texts: list[tuple[str, list[tuple[str, str | None]]]] = []
+        rows, texts = store_rows(deliveries, self.clock())
         with self._connect(write=True) as conn:
-            seen: set[str] = set()
-            for d in deliveries:
-                if d.key in seen:
-                    continue  # a repeat within the batch: dropped, as the first one's row holds the key
-                seen.add(d.key)
-                ctx, lead = d.context, d.lead
-                if lead is not None:
-                    linkedin, extra = lead.linkedin, _lead_extra(lead)
-                    kinds: list[tuple[str, str | None]] = list(lead.messages.items())
-                else:
-                    body = d.message or {}
-                    text = body.get("body") or body.get("text") or body.get("message")
-                    linkedin, extra = None, orjson.dumps(body, default=str).decode()
-                    kinds = [(str(body.get("channel") or "message"), None if text is None else str(text))]
-                rows.append(
-                    (d.key, d.destination, ctx.source, ctx.batch_id, d.item_id, ctx.customer_id,
-                     ctx.campaign_id, linkedin, extra, now)
-                )  # fmt: skip
-                texts.append((d.key, kinds))
-            contexts = {(d.context.source, d.context.batch_id): d.context for d in deliveries}
             conn.executemany(
                 "INSERT OR REPLACE INTO batches (source, batch_id, failures) VALUES (?, ?, ?)",
-                [(s, b, orjson.dumps(c.failures()).decode()) for (s, b), c in contexts.items()],
+                batch_failures(deliveries),
             )
             ids = _insert_deliveries(conn, rows)
             messages = [(ids[key], kind, text) for key, kinds in texts if key in ids for kind, text in kinds]
@@ -210,11 +195,11 @@ class Store:
                 " LEFT JOIN batches b ON b.source = d.source AND b.batch_id = d.batch_id ORDER BY m.rowid"
             )
             for row in cursor:
-                record = dict(zip(_STORED_COLUMNS, row[:10], strict=True))
+                record = dict(zip(STORED_COLUMNS, row[:10], strict=True))
                 record["delivered_at"] = (
                     datetime.fromtimestamp(row[0], UTC).isoformat().replace("+00:00", "Z")
                 )
-                yield export_row(record, lead=_loads(row[10]), failures=_loads(row[11]))
+                yield export_row(record, lead=loads(row[10]), failures=loads(row[11]))
 
     def export_jsonl(self, out: TextIO) -> int:
         """Write one JSON object per message; returns how many."""
@@ -225,8 +210,6 @@ class Store:
         return export_csv(self.rows(), out)
 
 
-#: The columns read from the deliveries and messages tables, before the lead's and batch's fields.
-_STORED_COLUMNS = EXPORT_COLUMNS[:10]
 _DELIVERY_COLUMNS = 10
 _INSERT_DELIVERIES = (
     "INSERT INTO deliveries (key, destination, source, batch_id, item_id, customer_id, campaign_id, linkedin,"
@@ -251,28 +234,13 @@ def _insert_deliveries(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
     return ids
 
 
-def _lead_extra(lead: Lead) -> str | None:
-    """The lead's keys beyond id, LinkedIn URL and messages (as JSON), or None when it has none.
-
-    The submitted fields joined back (`LEAD_INPUT_FIELDS`), the notice and which messages are null
-    sit beside the other columns under ``extra``.
-    """
-    data: dict[str, Any] = {name: getattr(lead, name) for name in LEAD_INPUT_FIELDS if getattr(lead, name)}
-    if lead.no_job_posts is not None:
-        data["no_job_posts"] = lead.no_job_posts
-    if lead.null_messages:
-        data["null_messages"] = list(lead.null_messages)
-    if lead.extra:
-        data["extra"] = lead.extra
-    return orjson.dumps(data, default=str).decode() if data else None
-
-
-def _loads(text: str | None) -> dict[str, Any]:
-    value = orjson.loads(text) if text else {}
-    return value if isinstance(value, dict) else {}
+def open_store() -> Store | PostgresStore:
+    """The built-in store where the ledger is: `PostgresStore` beside a PostgreSQL ledger, else `Store`."""
+    url = ledger_url()
+    return PostgresStore(url) if is_postgres_url(url) else Store()
 
 
 @hookimpl
 def register_destinations(register: RegisterDestination) -> None:
-    """The built-in ``store`` destination, at ``$MSGRELAY_HOME/store.sqlite3``."""
-    Store().register_as(register, "store")
+    """The built-in ``store`` destination: ``$MSGRELAY_HOME/store.sqlite3``, or the PostgreSQL ledger's."""
+    open_store().register_as(register, "store")

@@ -17,9 +17,11 @@ holder renews the lease while it works (`Ledger.renew_claims`), and `Ledger.sett
 only for rows their owner still holds. A row whose owner died (same host, process gone) is released
 at once by `Ledger.release_orphans`; on another host it is released when its lease ends.
 
-`Ledger` is the interface the relay uses (`msgrelay.ledger.base`); `SQLiteLedger` is the
-implementation, and the only place with SQL (`msgrelay.ledger.sqlite` and the modules it is built
-from). A PostgreSQL backend is a second implementation (``SELECT ... FOR UPDATE SKIP LOCKED``).
+`Ledger` is the interface the relay uses (`msgrelay.ledger.base`); `SQLiteLedger` and
+`msgrelay.ledger.postgres.PostgresLedger` (``SELECT ... FOR UPDATE SKIP LOCKED``) implement it, and
+they are the only places with SQL. `open_ledger` opens the one ``MSGRELAY_LEDGER_URL`` names; each
+backend keeps a schema version, upgrades an older ledger in place and refuses a newer one
+(`NewerSchemaError`).
 """
 
 __all__ = [
@@ -35,11 +37,15 @@ __all__ = [
     "Failure",
     "HookErrorRow",
     "Ledger",
+    "NewerSchemaError",
     "Pruned",
     "SQLiteLedger",
     "Submission",
     "delivery_key",
+    "is_postgres_url",
+    "ledger_url",
     "new_owner",
+    "open_ledger",
     "owner_is_dead",
     "owner_state",
 ]
@@ -62,3 +68,5 @@ from msgrelay.ledger.base import (
 )
 from msgrelay.ledger.owners import new_owner, owner_is_dead, owner_state
 from msgrelay.ledger.sqlite import LEDGER_FILE, SQLiteLedger
+from msgrelay.ledger.url import is_postgres_url, ledger_url, open_ledger
+from msgrelay.ledger.versions import NewerSchemaError

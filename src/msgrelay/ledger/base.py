@@ -1,7 +1,8 @@
 """What the relay, the receiver and `submit_once` need from a ledger: the `Ledger` interface and its rows.
 
-Nothing here knows about SQL. `msgrelay.ledger.sqlite.SQLiteLedger` is one implementation; a
-PostgreSQL backend would be a second one (``SELECT ... FOR UPDATE SKIP LOCKED`` for the claims).
+Nothing here knows about SQL. `msgrelay.ledger.sqlite.SQLiteLedger` is one implementation,
+`msgrelay.ledger.postgres.PostgresLedger` the second (``SELECT ... FOR UPDATE SKIP LOCKED`` for the
+claims); `msgrelay.ledger.open_ledger` picks one from ``MSGRELAY_LEDGER_URL``.
 """
 
 from __future__ import annotations
@@ -269,6 +270,7 @@ class Ledger(Protocol):
         limit: int,
         source: str | None = None,
         batch_id: str | None = None,
+        destination: str | None = None,
     ) -> list[DeliveryClaim]: ...
     def renew_claims(self, owner: str, ids: Sequence[int], *, now: float, lease: float) -> set[int]: ...
     def release_claims(self, owner: str, ids: Sequence[int], *, now: float) -> int:
@@ -280,6 +282,7 @@ class Ledger(Protocol):
         self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
     ) -> list[int]: ...
     def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None: ...
+    def due_destinations(self, *, now: float) -> list[str]: ...
     def release_orphans(self, *, now: float) -> int: ...
     def retry_dead(
         self, *, now: float, destination: str | None = None, key: str | None = None

@@ -110,12 +110,29 @@ class Deliverer:
         self.heartbeat = Heartbeat(ledger=ledger, owner=owner, lease=policy.lease, clock=clock)
         self._stop = threading.Event()
 
-    def run_due(self, report: RelayReport, *, source: str | None = None, batch_id: str | None = None) -> int:
-        """Deliver every due row (of one source or batch, if given) once, round after round; the number
-        claimed. A failure is recorded on its row (retried later or dead), not raised."""
-        count = 0
-        while not self.stopping and (rounds := self._deliver_round(report, source=source, batch_id=batch_id)):
-            count += rounds
+    def run_due(
+        self,
+        report: RelayReport,
+        *,
+        source: str | None = None,
+        batch_id: str | None = None,
+        destination: str | None = None,
+        rounds: int | None = None,
+    ) -> int:
+        """Deliver every due row (of one source, batch or destination, if given) once, round after round;
+        the number claimed. A failure is recorded on its row (retried later or dead), not raised.
+
+        Args:
+            rounds: stop after this many claims of ``batch_size`` rows (None: until none is due); a
+                Celery task delivers one round, so a destination's rate limit counts rounds.
+        """
+        count = done = 0
+        while not self.stopping and (rounds is None or done < rounds):
+            claimed = self._deliver_round(report, source=source, batch_id=batch_id, destination=destination)
+            if not claimed:
+                break
+            count += claimed
+            done += 1
         return count
 
     @property
@@ -138,7 +155,9 @@ class Deliverer:
         """Stop the lease heartbeat thread."""
         self.heartbeat.close()
 
-    def _deliver_round(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
+    def _deliver_round(
+        self, report: RelayReport, *, source: str | None, batch_id: str | None, destination: str | None = None
+    ) -> int:
         claims = self.ledger.claim_deliveries(
             self.owner,
             now=self.clock(),
@@ -146,6 +165,7 @@ class Deliverer:
             limit=self.batch_size,
             source=source,
             batch_id=batch_id,
+            destination=destination,
         )
         if not claims:
             return 0

@@ -31,7 +31,7 @@ from msgrelay.destinations.delivery import COLLECT, UPSCALE
 from msgrelay.destinations.routes import RouteTable
 from msgrelay.ledger.base import Ledger
 from msgrelay.ledger.owners import new_owner
-from msgrelay.ledger.sqlite import SQLiteLedger
+from msgrelay.ledger.url import open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay.deliver import Deliverer, check_batch_size
 from msgrelay.relay.fanout import CollectSource, FanOut, UpscaleSource
@@ -57,7 +57,7 @@ class Relay:
     """Relays completed generations from the ledger to destinations.
 
     Args:
-        ledger: the ledger (default: the SQLite ledger under ``MSGRELAY_HOME``).
+        ledger: the ledger (default: `msgrelay.ledger.open_ledger`, from ``MSGRELAY_LEDGER_URL``).
         plugins: the host's plugin manager (default: a loaded `PluginManager`).
         upscale: an Upscale client, or a function making one on first use (default `UpscaleClient()`,
             configured from the environment).
@@ -100,7 +100,7 @@ class Relay:
         # Checked before a default ledger or plugin manager is made: a bad call leaves nothing behind.
         check_batch_size(batch_size)
         env_after, env_give_up = poll_settings()
-        ledger = ledger if ledger is not None else SQLiteLedger()
+        ledger = ledger if ledger is not None else open_ledger()
         plugins = plugins if plugins is not None else PluginManager().load()
         policy = policy or DeliveryPolicy()
         owner = new_owner()

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import orjson
 
 from msgrelay import errors
-from msgrelay.ledger import Ledger, SQLiteLedger, Submission, new_owner, owner_state
+from msgrelay.ledger import Ledger, Submission, new_owner, open_ledger, owner_state
 from msgrelay.transport.redact import redact_url
 from msgrelay.upscale import convert
 from msgrelay.upscale.models import GenerationRequest, GenerationTicket
@@ -191,7 +191,7 @@ def submit_once(
     Args:
         client: the Upscale client.
         request: the generation request.
-        ledger: where submissions are recorded (default: the SQLite ledger under ``MSGRELAY_HOME``).
+        ledger: where submissions are recorded (default: `open_ledger`, from ``MSGRELAY_LEDGER_URL``).
         force: send even if a matching submission exists (a new batch; after checking an in-doubt one
             was not charged).
         clock: seconds since the epoch.
@@ -206,7 +206,7 @@ def submit_once(
         certainly did not reach Upscale.
     """
     validate_generation_request(request)  # a bad request is refused, never answered from the ledger
-    ledger = ledger if ledger is not None else SQLiteLedger()
+    ledger = ledger if ledger is not None else open_ledger()
     key = submission_key(request, account=client.account)
     owner = new_owner()
     fields = orjson.dumps(_request_fields(request), option=orjson.OPT_SORT_KEYS).decode()
@@ -288,7 +288,7 @@ def record_submission(
     Later `submit_once` calls for the same request from the same ``account`` (`UpscaleClient.account`)
     then return this id.
     """
-    ledger = ledger if ledger is not None else SQLiteLedger()
+    ledger = ledger if ledger is not None else open_ledger()
     key = submission_key(request, account=account)
     ledger.reserve_submission(
         key,

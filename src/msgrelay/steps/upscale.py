@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Any, cast
 
 import orjson
 
 from msgrelay import errors
 from msgrelay.destinations.delivery import RelayContext
-from msgrelay.ledger import SQLiteLedger
+from msgrelay.ledger import open_ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.relay import Relay
 from msgrelay.relay.submit import SubmissionInDoubtError, submit_once
@@ -73,7 +74,7 @@ def generate(
         hiring_location=hiring_location,
         signoff_name=signoff_name,
     )
-    with UpscaleClient(api_key, base_url) as client, SQLiteLedger() as ledger:
+    with UpscaleClient(api_key, base_url) as client, contextlib.closing(open_ledger()) as ledger:
         try:
             ticket = submit_once(client, request, ledger=ledger, force=force)
         except errors.SubmissionChangedError as exc:
@@ -118,7 +119,7 @@ def relay(
     """Deliver a generation to destinations (default ``MSGRELAY_DESTINATIONS``, else the store)."""
     wanted, wait = as_list("destinations", destinations), as_seconds("max_wait", max_wait)
     secure_request_id = validate_secure_request_id(secure_request_id)  # one batch per id, any case
-    with SQLiteLedger() as ledger:
+    with contextlib.closing(open_ledger()) as ledger:
         worker = Relay(
             ledger=ledger, plugins=PluginManager().load(), upscale=lambda: UpscaleClient(api_key, base_url)
         )
@@ -139,7 +140,7 @@ def relay(
 
 def status() -> StatusOutput:
     """The ledger's counts by state, dead letters and hook errors."""
-    with SQLiteLedger() as ledger:
+    with contextlib.closing(open_ledger()) as ledger:
         return ledger.status()  # type: ignore[return-value]
 
 

@@ -32,10 +32,13 @@ class SQLiteOutbox(SQLiteBase):
         limit: int,
         source: str | None = None,
         batch_id: str | None = None,
+        destination: str | None = None,
     ) -> list[DeliveryClaim]:
         """Claim up to ``limit`` due outbox rows (earliest due first), with their payloads and contexts."""
         # "+column" keeps SQLite on the due index (in ORDER BY order) rather than the batch's unique index.
         where, args = batch_filter(source, batch_id, table="+")
+        if destination is not None:
+            where, args = where + " AND +destination = ?", (*args, destination)
         with self._write() as c:
             # Ids first, from the outbox alone: joining the payloads before the LIMIT would read them all.
             ids = [
@@ -167,6 +170,15 @@ class SQLiteOutbox(SQLiteBase):
             if row[0] is not None:
                 times.append(float(row[0]))
         return min(times) if times else None
+
+    def due_destinations(self, *, now: float) -> list[str]:
+        """The destinations with deliveries due at ``now`` (what a sweep nudges workers to deliver)."""
+        rows = self._conn().execute(
+            "SELECT DISTINCT destination FROM outbox"
+            " WHERE state IN ('pending', 'claimed') AND next_attempt_at <= ?",
+            (now,),
+        )
+        return sorted(row[0] for row in rows)
 
     def release_orphans(self, *, now: float) -> int:
         """Give back the claims of dead workers on this host at once; returns the rows released."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from msgrelay.ledger.versions import check_version
+
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "STEPS", "migrate"]
 
 SCHEMA = """
@@ -109,8 +111,7 @@ SCHEMA_VERSION = 1 + len(STEPS)
 def migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Create what is missing of the schema, inside the caller's write transaction on ``path``."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"{path} was written by a newer msgrelay (schema {version})")
+    check_version(version, SCHEMA_VERSION, str(path))
     for statement in SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)

@@ -1,0 +1,160 @@
+"""What every part of the PostgreSQL ledger stands on: a connection pool, transactions, the schema.
+
+`PostgresLedger` is assembled from parts (`PostgresSubmissions`, `PostgresInbox`, `PostgresOutbox`),
+each a subclass of `PostgresBase`, as the SQLite ledger is. Every method takes a connection from the
+pool for one transaction (``with self._tx() as c``), so any number of threads share one ledger object,
+and any number of processes on any number of machines share one database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Self
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
+
+from msgrelay.ledger.postgres.schema import MIGRATION_LOCK, migrate
+
+__all__ = ["Pool", "PostgresBase", "batch_filter", "open_pool", "q", "safe_dsn"]
+
+Row = tuple[Any, ...]
+
+
+def q(text: str) -> bytes:
+    """A query assembled from this package's constant fragments (values always go as parameters).
+
+    psycopg types queries as literal strings; the ledger joins fixed fragments (an optional
+    ``AND source = %s``), which the type checker cannot see as literal, so they travel as bytes.
+    """
+    return text.encode()
+
+
+def safe_dsn(url: str) -> str:
+    """The connection string without its password, for reprs, errors and the status page."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://<unparsable>"
+    params.pop("password", None)
+    return "postgresql://{user}@{host}:{port}/{dbname}".format(
+        user=params.get("user", ""),
+        host=params.get("host", ""),
+        port=params.get("port", "5432"),
+        dbname=params.get("dbname", ""),
+    )
+
+
+class Pool:
+    """A psycopg connection pool handing out one transaction at a time.
+
+    Args:
+        url: any libpq connection string or ``postgresql://`` URL.
+        name: names the pool in psycopg's logs.
+        min_size / max_size: connections kept open, and opened at most (threads beyond wait).
+        timeout: seconds to wait for the database, or for a free connection, before failing.
+    """
+
+    def __init__(
+        self, url: str, *, name: str, min_size: int = 1, max_size: int = 8, timeout: float = 30.0
+    ) -> None:
+        # Autocommit connections: each use opens its own transaction, so none is left idle inside one.
+        self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+            make_conninfo(url),
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True},
+            name=name,
+            open=False,
+        )
+        self._pool.open(wait=True, timeout=timeout)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Row]]:
+        """A pooled connection outside any transaction (migrations open their own)."""
+        with self._pool.connection() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def transaction(self, *, lock_timeout: float | None = None) -> Iterator[psycopg.Connection[Row]]:
+        """One transaction on a pooled connection: committed on success, rolled back on any exception.
+
+        Args:
+            lock_timeout: seconds to wait for a connection and for row locks this time (the receiver
+                must answer the vendor within its own deadline); None waits as long as the pool allows.
+        """
+        with self._pool.connection(timeout=lock_timeout) as conn, conn.transaction():
+            if lock_timeout is not None:
+                conn.execute(q(f"SET LOCAL lock_timeout = {max(int(lock_timeout * 1000), 1)}"))
+            yield conn
+
+    def close(self) -> None:
+        """Close every connection."""
+        self._pool.close()
+
+
+def open_pool(url: str, *, name: str, schema: str | None = None, max_size: int = 8) -> Pool:
+    """A `Pool` on ``url``; ``schema`` (``CREATE ... IF NOT EXISTS`` statements) is run first, once.
+
+    The statements run under the ledger's migration lock, so processes opening at once never race.
+    """
+    pool = Pool(url, name=name, max_size=max_size)
+    try:
+        if schema is not None:
+            with pool.transaction() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                for statement in schema.split(";"):
+                    if statement.strip():
+                        conn.execute(q(statement))
+    except BaseException:
+        pool.close()
+        raise
+    return pool
+
+
+class PostgresBase:
+    """The ledger's database and its pool; the arguments are `PostgresLedger`'s.
+
+    Opening migrates the database to the current schema (`msgrelay.ledger.postgres.schema`).
+    """
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 30.0) -> None:
+        self.url = url
+        self.where = safe_dsn(url)
+        self._pool = Pool(url, name="msgrelay-ledger", min_size=min_size, max_size=max_size, timeout=timeout)
+        try:
+            with self._pool.connection() as conn:
+                migrate(conn, self.where)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _tx(
+        self, *, lock_timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[psycopg.Connection[Row]]:
+        """One transaction (`Pool.transaction`)."""
+        return self._pool.transaction(lock_timeout=lock_timeout)
+
+    def close(self) -> None:
+        """Close the pool and every connection in it."""
+        self._pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def batch_filter(
+    source: str | None, batch_id: str | None, *, table: str = "", destination: str | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """The ``AND ...`` clause and arguments that limit a query to one source, batch or destination."""
+    where, args = "", tuple[str, ...]()
+    for column, value in (("source", source), ("batch_id", batch_id), ("destination", destination)):
+        if value is not None:
+            where, args = where + f" AND {table}{column} = %s", (*args, value)
+    return where, args
