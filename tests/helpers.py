@@ -32,7 +32,7 @@ def make_distribution(
     return root
 
 
-def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "condition") -> None:
+def wait_until(condition: Callable[[], bool], *, timeout: float = 120.0, what: str = "condition") -> None:
     """Poll until ``condition()`` holds; fail (not time) the test if it never does."""
     deadline = time.monotonic() + timeout
     while not condition():
