@@ -56,6 +56,7 @@ def serving(
     *,
     token: str | None = TOKEN,
     destinations: Sequence[str] = ("store",),
+    max_attempts: int = 8,
 ) -> Iterator[Served]:
     """What ``msgrelay serve`` runs, wired the same way, with a fast retry policy."""
     use_sandbox(monkeypatch, sandbox)
@@ -65,7 +66,9 @@ def serving(
             ledger=ledger,
             plugins=plugins,
             destinations=list(destinations),
-            policy=DeliveryPolicy(backoff_base=0.01, backoff_max=0.05, max_attempts=2),
+            # Fast retries, and the default number of them: on a loaded machine a delivery may time out
+            # once or twice, and an early dead letter would look like a stall to a test waiting for it.
+            policy=DeliveryPolicy(backoff_base=0.01, backoff_max=0.05, max_attempts=max_attempts),
         ),
         sweep_interval=0.2,
     )

@@ -29,7 +29,9 @@ def test_metrics_count_deliveries_polls_answers_and_read_the_ledger(
     crm = Recorder(name="crm", fail_times=-1)
     msgrelay_plugins.register(crm, name="crm")
     try:
-        with serving(monkeypatch, sandbox, msgrelay_plugins, destinations=("store", "crm")) as served:
+        with serving(
+            monkeypatch, sandbox, msgrelay_plugins, destinations=("store", "crm"), max_attempts=2
+        ) as served:
             before = scrape(served.url)
             sid = post(served, "generate", generate_inputs(served)).json()["secure_request_id"]
             wait_until(
