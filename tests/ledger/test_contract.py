@@ -27,6 +27,7 @@ from msgrelay.ledger import (
     owner_is_dead,
     owner_state,
 )
+from msgrelay.ledger.base import ITEMS_PER_WRITE
 
 NOW = 1_000_000.0
 
@@ -393,3 +394,29 @@ def test_released_claims_are_pending_again_with_their_attempt_given_back(ledger:
     again = ledger.claim_deliveries("w3", now=NOW + 1, lease=60, limit=10)
     assert {d.id for d in again} == {a.id, b.id}
     assert {d.attempts for d in again} == {c.attempts}  # the first attempt, as if never claimed
+
+
+def test_fan_out_reads_its_items_once_a_chunk_at_a_time(ledger: Ledger) -> None:
+    """Items given as a generator (read once) past several write chunks all get their rows, skipped ones
+    written skipped; the generator is read inside the fan-out, before it returns."""
+    count = 2 * ITEMS_PER_WRITE + 7
+    read: list[str] = []
+
+    def items() -> Iterator[tuple[str, str]]:
+        for i in range(count):
+            read.append(f"lead-{i}")
+            yield f"lead-{i}", orjson.dumps({"external_prospect_id": f"lead-{i}"}).decode()
+
+    ledger.record_event("upscale", "big", event="{}", destinations=None, now=NOW)
+    claim = ledger.claim_batch("owner", now=NOW, lease=60, batch_id="big")
+    assert claim is not None
+    skipped = {f"lead-{i}" for i in range(0, count, 100)}
+    assert ledger.fan_out(
+        claim, "owner", context="{}", items=items(), destinations=["a", "b"], now=NOW, skipped=skipped
+    )
+    assert len(read) == count
+    assert ledger.stored_items("upscale", "big") == set(read)
+    assert ledger.batch_counts("upscale", "big") == {
+        "pending": 2 * (count - len(skipped)),
+        "skipped": 2 * len(skipped),
+    }

@@ -8,8 +8,9 @@ claims); `msgrelay.ledger.open_ledger` picks one from ``MSGRELAY_LEDGER_URL``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
-from typing import Any, Protocol
+import itertools
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -18,6 +19,7 @@ __all__ = [
     "DEAD",
     "DELIVERED",
     "FANNED_OUT",
+    "ITEMS_PER_WRITE",
     "PENDING",
     "POLL_DEAD",
     "POLL_DONE",
@@ -31,6 +33,7 @@ __all__ = [
     "Pruned",
     "Submission",
     "delivery_key",
+    "in_chunks",
 ]
 
 # Row states.
@@ -241,13 +244,16 @@ class Ledger(Protocol):
         owner: str,
         *,
         context: str,
-        items: Sequence[tuple[str, str]],
+        items: Iterable[tuple[str, str]],
         destinations: Sequence[str],
         now: float,
         skipped: Collection[str] = (),
     ) -> bool:
         """Store the items and one outbox row per (destination, item), and mark the batch fanned out
         (with its destinations and context), if ``owner`` still holds the claim; True if it did.
+
+        ``items`` is read once, `ITEMS_PER_WRITE` at a time, inside the one transaction: a caller may
+        pass a generator, so a large batch is never in memory whole (`msgrelay.relay.stream`).
 
         The rows of items in ``skipped`` (a route's ``skip_empty``: no generated message) are written
         `SKIPPED`, never delivered, so the lead is recorded, not lost.
@@ -318,3 +324,16 @@ def delivery_key(destination: str, source: str, batch_id: str, item_id: str) -> 
     """
     digest = hashlib.sha256(f"{destination}\x1f{source}\x1f{batch_id}\x1f{item_id}".encode()).hexdigest()
     return "d_" + digest[:32]
+
+
+T = TypeVar("T")
+
+#: Items a ledger writes per statement group while fanning out a batch.
+ITEMS_PER_WRITE = 1000
+
+
+def in_chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` read once, as lists of at most ``size``, in order."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk

@@ -24,7 +24,7 @@ steps follow). `FanOut` is the first of the two steps `msgrelay.relay.Relay` own
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -43,8 +43,8 @@ from msgrelay.relay.metrics import POLLS
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.relay.route import Choice, choose_destinations
+from msgrelay.relay.stream import ItemIds, ItemSpool, complete_messages, fold_in_chunks, is_empty
 from msgrelay.upscale.client import UpscaleClient
-from msgrelay.upscale.convert import unstructure_lead
 from msgrelay.upscale.models import Lead, RetrieveResult
 
 __all__ = ["CollectSource", "FanOut", "UpscaleSource"]
@@ -185,7 +185,7 @@ class FanOut:
         self,
         claim: BatchClaim,
         context: RelayContext,
-        items: list[tuple[str, str]],
+        items: Iterable[tuple[str, str]],
         destinations: list[str],
         errors: list[PluginError],
         report: RelayReport,
@@ -251,12 +251,32 @@ class FanOut:
         if not stored:
             pm.dispatch("on_generation_complete", result, context, subject=f"batch {sid}", errors=errors)
         submission = self.ledger.submission_for_batch(sid)
-        joined = join_submitted(_complete_messages(result), self.ledger, submission)
-        leads = pm.transform_leads(joined, context, errors=errors)
-        items = _items(leads)
-        report.messages += sum(1 for lead in leads for text in lead.messages.values() if text is not None)
-        new = [lead for lead, (item_id, _) in zip(leads, items, strict=True) if item_id not in stored]
-        pm.dispatch_many(
+        joined = join_submitted(complete_messages(result), self.ledger, submission)
+        ids = ItemIds()
+        skipped: set[str] = set()
+        with ItemSpool() as spool:
+            # A chunk at a time: a 100,000-lead batch is never held again as leads nor as payloads.
+            def fold(part: list[Lead]) -> list[Lead]:
+                return pm.transform_leads(part, context, errors=errors)
+
+            for leads in fold_in_chunks(joined, fold):
+                chunk = [(ids.next(lead), lead) for lead in leads]
+                report.messages += sum(len(_generated(lead)) for _, lead in chunk)
+                new = (lead for item_id, lead in chunk if item_id not in stored)
+                self._announce(sid, new, context, errors)
+                for item_id, lead in chunk:
+                    if choice.skip_empty and is_empty(lead):
+                        skipped.add(item_id)
+                    spool.add(item_id, lead)
+            if self._store(claim, context, spool.items(), dests, errors, report, skipped):
+                report.leads += spool.count
+                report.skipped += len(skipped)
+
+    def _announce(
+        self, sid: str, leads: Iterable[Lead], context: RelayContext, errors: list[PluginError]
+    ) -> None:
+        """``on_message_fetched`` for each generated message of ``leads``."""
+        self.plugins.dispatch_many(
             "on_message_fetched",
             (
                 (
@@ -269,21 +289,12 @@ class FanOut:
                     lead,
                     context,
                 )
-                for lead in new
-                for kind, text in lead.messages.items()
-                if text is not None
+                for lead in leads
+                for kind, text in _generated(lead)
             ),
             subject=lambda args: f"message {args[0].message_type} of lead {args[0].external_prospect_id}",
             errors=errors,
         )
-        skipped = (
-            {item_id for lead, (item_id, _) in zip(leads, items, strict=True) if _is_empty(lead)}
-            if choice.skip_empty
-            else set()
-        )
-        if self._store(claim, context, items, dests, errors, report, skipped):
-            report.leads += len(leads)
-            report.skipped += len(skipped)
 
     def _fan_out_collect(self, claim: BatchClaim, report: RelayReport) -> None:
         request_id = claim.batch_id
@@ -333,34 +344,9 @@ class FanOut:
         self.ledger.record_hook_errors(rows, now=self.clock())
 
 
-def _complete_messages(result: RetrieveResult) -> Iterator[Lead]:
-    """Each lead with every requested message type present (None where nothing was generated)."""
-    types = result.message_types
-    return (
-        lead
-        if all(t in lead.messages for t in types)
-        else attrs.evolve(lead, messages=result.messages_of(lead))
-        for lead in result.leads
-    )
-
-
-def _is_empty(lead: Lead) -> bool:
-    """No message was generated for the lead (every requested type is None)."""
-    return all(text is None for text in lead.messages.values())
-
-
-def _items(leads: Sequence[Lead]) -> list[tuple[str, str]]:
-    """``(item_id, payload)`` per lead; a lead id seen twice gets a suffix, so neither is dropped."""
-    seen: dict[str, int] = {}
-    items = []
-    for lead in leads:
-        item_id = lead.external_prospect_id
-        count = seen.get(item_id, 0)
-        seen[item_id] = count + 1
-        if count:
-            item_id = f"{item_id}#{count + 1}"
-        items.append((item_id, orjson.dumps(unstructure_lead(lead), default=str).decode()))
-    return items
+def _generated(lead: Lead) -> list[tuple[str, str]]:
+    """The lead's generated messages, ``(message_type, text)``, in order."""
+    return [(kind, text) for kind, text in lead.messages.items() if text is not None]
 
 
 def _resolve(source: Any, method: str, default: Callable[[], Any]) -> Any:

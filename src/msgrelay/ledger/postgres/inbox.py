@@ -10,10 +10,18 @@ fanned out, and only while the batch is still this owner's.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from msgrelay.ledger.base import DEAD, FANNED_OUT, PENDING, BatchClaim, delivery_key
+from msgrelay.ledger.base import (
+    DEAD,
+    FANNED_OUT,
+    ITEMS_PER_WRITE,
+    PENDING,
+    BatchClaim,
+    delivery_key,
+    in_chunks,
+)
 from msgrelay.ledger.postgres.base import PostgresBase, batch_filter, q
 
 __all__ = ["PostgresInbox"]
@@ -132,7 +140,7 @@ class PostgresInbox(PostgresBase):
         owner: str,
         *,
         context: str,
-        items: Sequence[tuple[str, str]],
+        items: Iterable[tuple[str, str]],
         destinations: Sequence[str],
         now: float,
         skipped: Collection[str] = (),
@@ -142,7 +150,8 @@ class PostgresInbox(PostgresBase):
         Args:
             claim: the batch, still claimed by ``owner`` (False, and nothing written, otherwise).
             context: the batch context as JSON.
-            items: ``(item_id, payload JSON)`` in delivery order.
+            items: ``(item_id, payload JSON)`` in delivery order, read once, a chunk at a time,
+                inside the transaction (a 100,000-lead batch need not be in memory at once).
             destinations: the destination names; each gets one outbox row per item.
             skipped: item ids whose rows are written ``skipped`` (recorded, never delivered).
         """
@@ -158,32 +167,33 @@ class PostgresInbox(PostgresBase):
                 return False
             destinations = list(dict.fromkeys([*destinations, *_split(row[0])]))
             with c.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO items (source, batch_id, item_id, payload) VALUES (%s, %s, %s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    [(s, b, item, payload) for item, payload in items],
-                )
-                cur.executemany(
-                    _INSERT_OUTBOX,
-                    [
-                        (dest, s, b, item, delivery_key(dest, s, b, item), now)
-                        for dest in destinations
-                        for item, _ in items
-                        if item not in skipped
-                    ],
-                )
-                if skipped:
+                for chunk in in_chunks(items, ITEMS_PER_WRITE):
                     cur.executemany(
-                        "INSERT INTO outbox (destination, source, batch_id, item_id, key, state,"
-                        " next_attempt_at, last_error) VALUES (%s, %s, %s, %s, %s, 'skipped', %s, %s)"
+                        "INSERT INTO items (source, batch_id, item_id, payload) VALUES (%s, %s, %s, %s)"
                         " ON CONFLICT DO NOTHING",
+                        [(s, b, item, payload) for item, payload in chunk],
+                    )
+                    cur.executemany(
+                        _INSERT_OUTBOX,
                         [
-                            (dest, s, b, item, delivery_key(dest, s, b, item), now, _SKIP_REASON)
+                            (dest, s, b, item, delivery_key(dest, s, b, item), now)
                             for dest in destinations
-                            for item, _ in items
-                            if item in skipped
+                            for item, _ in chunk
+                            if item not in skipped
                         ],
                     )
+                    if skipped:
+                        cur.executemany(
+                            "INSERT INTO outbox (destination, source, batch_id, item_id, key, state,"
+                            " next_attempt_at, last_error) VALUES (%s, %s, %s, %s, %s, 'skipped', %s, %s)"
+                            " ON CONFLICT DO NOTHING",
+                            [
+                                (dest, s, b, item, delivery_key(dest, s, b, item), now, _SKIP_REASON)
+                                for dest in destinations
+                                for item, _ in chunk
+                                if item in skipped
+                            ],
+                        )
             c.execute(
                 "UPDATE batches SET state = 'fanned_out', context = %s, destinations = %s, last_error = NULL,"
                 " owner = NULL, updated_at = %s WHERE source = %s AND batch_id = %s",

@@ -9,10 +9,18 @@ transaction that marks the batch fanned out.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from msgrelay.ledger.base import DEAD, FANNED_OUT, PENDING, BatchClaim, delivery_key
+from msgrelay.ledger.base import (
+    DEAD,
+    FANNED_OUT,
+    ITEMS_PER_WRITE,
+    PENDING,
+    BatchClaim,
+    delivery_key,
+    in_chunks,
+)
 from msgrelay.ledger.sqlite.base import SQLiteBase, batch_filter
 
 __all__ = ["SQLiteInbox"]
@@ -135,7 +143,7 @@ class SQLiteInbox(SQLiteBase):
         owner: str,
         *,
         context: str,
-        items: Sequence[tuple[str, str]],
+        items: Iterable[tuple[str, str]],
         destinations: Sequence[str],
         now: float,
         skipped: Collection[str] = (),
@@ -145,7 +153,8 @@ class SQLiteInbox(SQLiteBase):
         Args:
             claim: the batch, still claimed by ``owner`` (False, and nothing written, otherwise).
             context: the batch context as JSON.
-            items: ``(item_id, payload JSON)`` in delivery order.
+            items: ``(item_id, payload JSON)`` in delivery order, read once, a chunk at a time,
+                inside the transaction (a 100,000-lead batch need not be in memory at once).
             destinations: the destination names; each gets one outbox row per item.
             skipped: item ids whose rows are written ``skipped`` (recorded, never delivered).
         """
@@ -160,30 +169,31 @@ class SQLiteInbox(SQLiteBase):
                 return False
             # A destination added while this batch was being retrieved (add_destinations) is kept.
             destinations = list(dict.fromkeys([*destinations, *_split(row[0])]))
-            c.executemany(
-                "INSERT OR IGNORE INTO items (source, batch_id, item_id, payload) VALUES (?, ?, ?, ?)",
-                [(s, b, item, payload) for item, payload in items],
-            )
-            c.executemany(
-                _INSERT_OUTBOX,
-                [
-                    (dest, s, b, item, delivery_key(dest, s, b, item), now)
-                    for dest in destinations
-                    for item, _ in items
-                    if item not in skipped
-                ],
-            )
-            if skipped:
+            for chunk in in_chunks(items, ITEMS_PER_WRITE):
                 c.executemany(
-                    "INSERT OR IGNORE INTO outbox (destination, source, batch_id, item_id, key, state,"
-                    " next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, 'skipped', ?, ?)",
+                    "INSERT OR IGNORE INTO items (source, batch_id, item_id, payload) VALUES (?, ?, ?, ?)",
+                    [(s, b, item, payload) for item, payload in chunk],
+                )
+                c.executemany(
+                    _INSERT_OUTBOX,
                     [
-                        (dest, s, b, item, delivery_key(dest, s, b, item), now, _SKIP_REASON)
+                        (dest, s, b, item, delivery_key(dest, s, b, item), now)
                         for dest in destinations
-                        for item, _ in items
-                        if item in skipped
+                        for item, _ in chunk
+                        if item not in skipped
                     ],
                 )
+                if skipped:
+                    c.executemany(
+                        "INSERT OR IGNORE INTO outbox (destination, source, batch_id, item_id, key, state,"
+                        " next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, 'skipped', ?, ?)",
+                        [
+                            (dest, s, b, item, delivery_key(dest, s, b, item), now, _SKIP_REASON)
+                            for dest in destinations
+                            for item, _ in chunk
+                            if item in skipped
+                        ],
+                    )
             c.execute(
                 "UPDATE batches SET state = 'fanned_out', context = ?, destinations = ?, last_error = NULL,"
                 " owner = NULL, updated_at = ? WHERE source = ? AND batch_id = ?",
