@@ -15,6 +15,21 @@ from msgrelay.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
+# waitress set for a server in the open (issue 10, item 17). Its defaults allow 100 connections, so 100
+# clients that connect and send nothing lock every other client out until they time out after 120 s;
+# they also buffer a 1 GB body before the app can refuse it.
+#: Connections held at once: idle or slow clients cannot fill them before `CHANNEL_TIMEOUT` frees them.
+CONNECTION_LIMIT = 1000
+#: Seconds a connection may sit idle (nothing received or sent) before it is closed.
+CHANNEL_TIMEOUT = 15
+#: The largest request body waitress accepts (413 beyond it): webhooks are 64 KB, step inputs 4 MB.
+MAX_REQUEST_BODY = 5 * 1024 * 1024
+_EXPOSURE = {
+    "connection_limit": CONNECTION_LIMIT,
+    "channel_timeout": CHANNEL_TIMEOUT,
+    "max_request_body_size": MAX_REQUEST_BODY,
+}
+
 
 def _waitress() -> Any:
     try:
@@ -66,6 +81,7 @@ class BackgroundServer:
                 port=self.requested_port,
                 threads=self.threads,
                 ident="msgrelay",
+                **_EXPOSURE,
                 # Whole seconds: waitress reads this as an int, and 0 would spin a core. `stop` does not
                 # wait for it, since it wakes the loop through the trigger.
                 asyncore_loop_timeout=1,
@@ -119,4 +135,4 @@ class BackgroundServer:
 def serve_forever(app: Any, *, host: str, port: int, threads: int = 8) -> None:
     """Serve in the foreground until interrupted (the CLI's ``serve`` and ``sandbox``)."""
     waitress = _waitress()
-    waitress.serve(app, host=host, port=port, threads=threads, ident="msgrelay")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="msgrelay", **_EXPOSURE)
