@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import re
@@ -315,3 +316,35 @@ def test_serve_refuses_a_bad_poll_setting_at_start(monkeypatch: pytest.MonkeyPat
     assert done.stderr.splitlines() == [
         "msgrelay: error: MSGRELAY_POLL_AFTER must be a number of seconds, got 'abc'"
     ]
+
+
+def test_a_ledger_from_a_newer_msgrelay_is_one_line(
+    msgrelay_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ledger written by a newer msgrelay: exit 2 and one line naming the file, not a traceback."""
+    import sqlite3
+
+    msgrelay_home.mkdir(parents=True, exist_ok=True)
+    path = msgrelay_home / "ledger.sqlite3"
+    with SQLiteLedger(path):
+        pass
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA user_version=99")
+    assert main(["relay", "--status"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "newer msgrelay" in err[0]
+    assert str(path) in err[0]
+
+
+def test_the_worker_reads_its_own_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``msgrelay worker --config`` routes like ``serve --config``: a bad file is one line, exit 2."""
+    monkeypatch.setenv("MSGRELAY_BROKER_URL", "redis://127.0.0.1:1/0")  # never reached: the file fails first
+    path = tmp_path / "routes.toml"
+    path.write_text('[destinations.crm]\ntype = "no-such-type"\n')
+    assert main(["worker", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert "[destinations.crm] type" in err

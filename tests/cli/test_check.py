@@ -129,3 +129,19 @@ def test_the_readable_form_shows_each_fix(capsys: pytest.CaptureFixture[str]) ->
         "     fix: set B_KEY",
         "1 ok, 1 failed",
     ]
+
+
+def test_the_ledger_line_checks_the_configured_postgresql(
+    configured: Sandbox,
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With MSGRELAY_LEDGER_URL set, the ledger checked is that database (named without its password),
+    not a local SQLite file."""
+    monkeypatch.setenv("MSGRELAY_LEDGER_URL", postgres_url)
+    _, lines = run_check(capsys)
+    ledger = lines["ledger: writable"]
+    assert ledger["ok"]
+    assert "sqlite3" not in ledger["detail"]
+    assert "127.0.0.1" in ledger["detail"]

@@ -41,7 +41,8 @@ from msgrelay.errors import (
     PermissionDeniedError,
     TransportError,
 )
-from msgrelay.ledger import SQLiteLedger
+from msgrelay.ledger import SQLiteLedger, open_ledger
+from msgrelay.ledger.url import is_postgres_url, ledger_url
 from msgrelay.plugins import PluginManager
 from msgrelay.upscale.client import UpscaleClient
 
@@ -137,7 +138,9 @@ def check_webhook_secret() -> CheckResult:
 def check_ledger() -> CheckResult:
     """The ledger opens and takes a write (opening migrates it, in a write transaction)."""
     try:
-        ledger = SQLiteLedger(busy_timeout=5.0)
+        url = ledger_url()
+        # PostgreSQL ($MSGRELAY_LEDGER_URL) when configured: the ledger the relay will really use.
+        ledger = open_ledger(url) if is_postgres_url(url) else SQLiteLedger(busy_timeout=5.0)
     except Exception as exc:  # any failure to open or write is this line's finding
         return CheckResult(
             "ledger: writable",
@@ -145,8 +148,12 @@ def check_ledger() -> CheckResult:
             f"{type(exc).__name__}: {exc}",
             f"make {MSGRELAY_HOME} (default ~/.msgrelay) a writable directory, or point it at one",
         )
-    with ledger:
-        return CheckResult("ledger: writable", True, str(ledger.path))
+    try:
+        return CheckResult(
+            "ledger: writable", True, str(getattr(ledger, "where", None) or getattr(ledger, "path", ""))
+        )
+    finally:
+        ledger.close()
 
 
 def _destination_checks(plugins: PluginManager, names: list[str]) -> Iterator[CheckResult]:

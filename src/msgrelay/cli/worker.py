@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from msgrelay.cli._common import EXIT_OK, comma_list, install_config, positive_int
+from msgrelay.cli._common import EXIT_OK, add_config_option, comma_list, install_config, positive_int
 from msgrelay.config import MSGRELAY_BROKER_URL, msgrelay_home, read_env
 from msgrelay.errors import ConfigurationError
 
@@ -46,6 +46,7 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="N",
         help="deliveries claimed by one delivery task, at least 1 (default 500)",
     )
+    add_config_option(parser)
     parser.set_defaults(handler=cmd_worker)
 
 
@@ -62,8 +63,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from msgrelay.relay import Relay
 
     plugins = PluginManager().load()
-    # The instances and routes of $MSGRELAY_CONFIG, as serve builds them, so both route alike.
-    routes = install_config(plugins, None)
+    # The instances and routes of --config (else $MSGRELAY_CONFIG), as serve builds them: workers route
+    # the batches a broker-mode serve stored without destinations, so they must hold the same file.
+    routes = install_config(plugins, args.config)
     ledger = open_ledger()
 
     def make_relay() -> Relay:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from msgrelay.errors import ConfigurationError
+
 __all__ = ["NewerSchemaError", "check_version"]
 
 
-class NewerSchemaError(RuntimeError):
-    """The ledger was written by a newer msgrelay: its tables would be misread, so it is not opened."""
+class NewerSchemaError(ConfigurationError):
+    """The ledger was written by a newer msgrelay: its tables would be misread, so it is not opened.
+
+    A `ConfigurationError`, so the CLI prints it as one line (exit 2): the fix is the setup, not a retry.
+    """
 
 
 def check_version(found: int, supported: int, where: str) -> None:

@@ -47,6 +47,10 @@ FAN_OUT = "msgrelay.fan_out"
 SWEEP = "msgrelay.sweep"
 #: Seconds between two sweeps.
 DEFAULT_SWEEP_INTERVAL = 5.0
+#: Seconds a nudge may wait in a queue before it is dropped. A nudge only says "look at the ledger": the
+#: sweep sends a fresh one every few seconds while work is due, so an old one is worth nothing, and
+#: without expiry a rate-limited destination's nudges would pile up in Redis for as long as it is behind.
+NUDGE_EXPIRES = 60.0
 
 
 def deliver_name(destination: str) -> str:
@@ -157,11 +161,11 @@ class RelayTasks:
     # --- enqueueing ------------------------------------------------------------------------------
     def enqueue_fan_out(self, source: str | None, batch_id: str | None) -> None:
         """Nudge a worker to fan out this batch (any due batch, with None)."""
-        self.app.send_task(FAN_OUT, args=(source, batch_id), queue=QUEUE)
+        self.app.send_task(FAN_OUT, args=(source, batch_id), queue=QUEUE, expires=NUDGE_EXPIRES)
 
     def enqueue_deliver(self, destination: str) -> None:
         """Nudge a worker to deliver a round of this destination's due rows."""
-        self.app.send_task(deliver_name(destination), queue=deliver_name(destination))
+        self.app.send_task(deliver_name(destination), queue=deliver_name(destination), expires=NUDGE_EXPIRES)
 
     # --- the tasks -------------------------------------------------------------------------------
     def relay(self) -> Relay:
