@@ -24,6 +24,7 @@ __all__ = [
     "DestinationType",
     "DestinationsConfig",
     "GeneratedMessage",
+    "LazyDestination",
     "RegisterDestination",
     "RegisterDestinationType",
     "RelayContext",
@@ -37,6 +38,7 @@ from msgrelay.destinations.checks import Check, CheckResult
 from msgrelay.destinations.config import DestinationsConfig, config_from_env, load_config
 from msgrelay.destinations.delivery import COLLECT, UPSCALE, Delivery, GeneratedMessage, RelayContext
 from msgrelay.destinations.emulator import DemoEmulator
+from msgrelay.destinations.lazy import LazyDestination
 from msgrelay.destinations.registry import (
     DEFAULT_DESTINATION,
     Deliver,

@@ -15,7 +15,6 @@ instead (`DestinationRegistry.add_instance` replaces it).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -23,6 +22,7 @@ import attrs
 
 from msgrelay.destinations.checks import Check, CheckResult, checked
 from msgrelay.destinations.delivery import Delivery
+from msgrelay.destinations.lazy import LazyDestination
 from msgrelay.destinations.types import (
     SETTING_KEY,
     TYPE_NAME,
@@ -126,7 +126,7 @@ def _not_callable(name: str, what: str, value: object) -> str | None:
     return f"destination {name!r}: {what} must be callable, got {type(value).__name__}"
 
 
-class _LazyInstance:
+class _LazyInstance(LazyDestination[BuiltDestination]):
     """A type's default instance: built from the environment on first use, then reused.
 
     A missing or bad setting fails each delivery with the factory's `ConfigurationError` (naming the
@@ -134,55 +134,20 @@ class _LazyInstance:
     """
 
     def __init__(self, kind: DestinationType, environ: Mapping[str, str] | None) -> None:
+        super().__init__(lambda: kind.build(kind.name, kind.from_env(environ)))
         self.kind = kind
-        self.environ = environ
-        self._built: BuiltDestination | None = None
-        self._lock = threading.Lock()
-
-    def built(self) -> BuiltDestination:
-        with self._lock:
-            if self._built is None:
-                self._built = self.kind.build(self.kind.name, self.kind.from_env(self.environ))
-            return self._built
-
-    def deliver(self, delivery: Delivery) -> None:
-        self.built().deliver(delivery)
 
     def check(self) -> list[CheckResult]:
         """For ``msgrelay check``: build from the environment (a bad setting is a failed line naming
         its variable), then the built destination's own ``check()``, if it has one."""
         try:
-            built = self.built()
+            built = self.destination()
         except MsgrelayError as exc:
             return [CheckResult(f"{self.kind.name}: settings", False, "refused", str(exc))]
         own = getattr(built, "check", None)
         if not callable(own):
             return [CheckResult(f"{self.kind.name}: settings", True, "built from the environment")]
         return checked(self.kind.name, own)()
-
-    def deliver_many(self, deliveries: Sequence[Delivery]) -> Mapping[str, BaseException]:
-        built = self.built()
-        many = getattr(built, "deliver_many", None)
-        if callable(many):
-            result: Mapping[str, BaseException] = many(deliveries)
-            return result
-        return _one_by_one(built.deliver, deliveries)
-
-    def close(self) -> None:
-        with self._lock:
-            built, self._built = self._built, None
-        if built is not None:
-            getattr(built, "close", lambda: None)()
-
-
-def _one_by_one(deliver: Deliver, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
-    failures: dict[str, BaseException] = {}
-    for delivery in deliveries:
-        try:
-            deliver(delivery)
-        except Exception as exc:  # any failure asks for a retry
-            failures[delivery.key] = exc
-    return failures
 
 
 class DestinationRegistry:

@@ -8,15 +8,15 @@ delivery (for good: retrying cannot fix it) with an error naming the variable.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from msgrelay import Delivery, hookimpl
+from msgrelay import hookimpl
 from msgrelay.destinations import CheckResult as Line
 from msgrelay.destinations import (
     DemoEmulator,
     DestinationSettings,
+    LazyDestination,
     RegisterDestination,
     RegisterDestinationType,
 )
@@ -33,32 +33,17 @@ __all__ = [
 ]
 
 
-class EnvironmentCollect:
-    """A `CollectDestination` configured from the environment on first use, then reused.
+class EnvironmentCollect(LazyDestination[CollectDestination]):
+    """A `CollectDestination` configured from COLLECT_API_KEY, COLLECT_BASE_URL and MSGRELAY_COLLECT_*
+    on first use, then reused.
 
     Args:
         environ: where to read the settings (default ``os.environ``, read on first use).
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(lambda: CollectDestination.from_env(environ))
         self.environ = environ
-        self._destination: CollectDestination | None = None
-        self._lock = threading.Lock()
-
-    def destination(self) -> CollectDestination:
-        """The configured destination; a `ConfigurationError` naming the variable if a setting is wrong."""
-        with self._lock:
-            if self._destination is None:
-                self._destination = CollectDestination.from_env(self.environ)
-            return self._destination
-
-    def deliver(self, delivery: Delivery) -> None:
-        """`CollectDestination.deliver`."""
-        self.destination().deliver(delivery)
-
-    def deliver_many(self, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
-        """`CollectDestination.deliver_many`."""
-        return self.destination().deliver_many(deliveries)
 
     def check(self) -> list[CheckResult]:
         """The ``msgrelay check`` lines for the environment's settings (a bad one is a failed line)."""
@@ -71,16 +56,6 @@ class EnvironmentCollect:
             Line(r.name, r.ok, r.detail if r.ok else "refused", "" if r.ok else r.detail)
             for r in self.check()
         ]
-
-    def close(self) -> None:
-        """Close the destination's connections, if it was ever used."""
-        with self._lock:
-            if self._destination is not None:
-                self._destination.close()
-                self._destination = None
-
-    def __repr__(self) -> str:
-        return f"<EnvironmentCollect {self._destination!r}>"
 
 
 @hookimpl

@@ -8,15 +8,15 @@ good) with an error naming the variable.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from msgrelay import Delivery, hookimpl
+from msgrelay import hookimpl
 from msgrelay.destinations import (
     CheckResult,
     DemoEmulator,
     DestinationSettings,
+    LazyDestination,
     RegisterDestination,
     RegisterDestinationType,
 )
@@ -36,32 +36,16 @@ __all__ = [
 ]
 
 
-class EnvironmentHubSpot:
-    """A `HubSpotDestination` configured from ``MSGRELAY_HUBSPOT_*`` on first use, then reused.
+class EnvironmentHubSpot(LazyDestination[HubSpotDestination]):
+    """A `HubSpotDestination` configured from MSGRELAY_HUBSPOT_* on first use, then reused.
 
     Args:
         environ: where to read the settings (default ``os.environ``, read on first use).
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(lambda: HubSpotDestination.from_env(environ))
         self.environ = environ
-        self._destination: HubSpotDestination | None = None
-        self._lock = threading.Lock()
-
-    def destination(self) -> HubSpotDestination:
-        """The configured destination; a `ConfigurationError` naming the variable if a setting is wrong."""
-        with self._lock:
-            if self._destination is None:
-                self._destination = HubSpotDestination.from_env(self.environ)
-            return self._destination
-
-    def deliver(self, delivery: Delivery) -> None:
-        """`HubSpotDestination.deliver`."""
-        self.destination().deliver(delivery)
-
-    def deliver_many(self, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
-        """`HubSpotDestination.deliver_many`."""
-        return self.destination().deliver_many(deliveries)
 
     def check(self) -> list[CheckResult]:
         """For ``msgrelay check``: `check_environment` as lines (settings, token, id property)."""
@@ -69,16 +53,6 @@ class EnvironmentHubSpot:
         if problems:
             return [CheckResult(f"{DEFAULT_NAME}: settings", False, "refused", p) for p in problems]
         return [CheckResult(f"{DEFAULT_NAME}: settings", True, "token accepted, id property present")]
-
-    def close(self) -> None:
-        """Close the destination's connections, if it was ever used."""
-        with self._lock:
-            if self._destination is not None:
-                self._destination.close()
-                self._destination = None
-
-    def __repr__(self) -> str:
-        return f"<EnvironmentHubSpot {self._destination!r}>"
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -8,15 +8,15 @@ an error naming the variable.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 
-from msgrelay import Delivery, hookimpl
+from msgrelay import hookimpl
 from msgrelay.destinations import (
     CheckResult,
     DemoEmulator,
     DestinationSettings,
+    LazyDestination,
     RegisterDestination,
     RegisterDestinationType,
 )
@@ -34,32 +34,16 @@ __all__ = [
 ]
 
 
-class EnvironmentLemlist:
-    """A `LemlistDestination` configured from the environment on first use, then reused.
+class EnvironmentLemlist(LazyDestination[LemlistDestination]):
+    """A `LemlistDestination` configured from MSGRELAY_LEMLIST_* on first use, then reused.
 
     Args:
-        environ: where to read ``MSGRELAY_LEMLIST_*`` (default ``os.environ``, read on first use).
+        environ: where to read the settings (default ``os.environ``, read on first use).
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(lambda: LemlistDestination.from_env(environ))
         self.environ = environ
-        self._destination: LemlistDestination | None = None
-        self._lock = threading.Lock()
-
-    def destination(self) -> LemlistDestination:
-        """The configured destination; a `ConfigurationError` naming the variable if a setting is wrong."""
-        with self._lock:
-            if self._destination is None:
-                self._destination = LemlistDestination.from_env(self.environ)
-            return self._destination
-
-    def deliver(self, delivery: Delivery) -> None:
-        """`LemlistDestination.deliver`."""
-        self.destination().deliver(delivery)
-
-    def deliver_many(self, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
-        """`LemlistDestination.deliver_many`."""
-        return self.destination().deliver_many(deliveries)
 
     def check(self) -> str:
         """`LemlistDestination.check`."""
@@ -73,16 +57,6 @@ class EnvironmentLemlist:
         except MsgrelayError as exc:
             return [CheckResult(f"{DESTINATION_TYPE}: settings", False, "refused", str(exc))]
         return [CheckResult(f"{DESTINATION_TYPE}: settings", True, found)]
-
-    def close(self) -> None:
-        """Close the destination's connections, if it was ever used."""
-        with self._lock:
-            if self._destination is not None:
-                self._destination.close()
-                self._destination = None
-
-    def __repr__(self) -> str:
-        return f"<EnvironmentLemlist {self._destination!r}>"
 
 
 @hookimpl

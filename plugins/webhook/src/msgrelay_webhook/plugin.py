@@ -9,53 +9,26 @@ fails the delivery with an error naming the variable (see `msgrelay_webhook.conf
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from msgrelay import Delivery, hookimpl
-from msgrelay.destinations import DestinationSettings, RegisterDestinationType
+from msgrelay import hookimpl
+from msgrelay.destinations import DestinationSettings, LazyDestination, RegisterDestinationType
 from msgrelay_webhook.config import SECRET_SETTINGS, SETTINGS, WebhookConfig
 from msgrelay_webhook.destination import DEFAULT_NAME, WebhookDestination
 
 __all__ = ["EnvironmentWebhook", "build_destination", "register_destination_types"]
 
 
-class EnvironmentWebhook:
-    """A `WebhookDestination` configured from the environment on first use, then reused.
+class EnvironmentWebhook(LazyDestination[WebhookDestination]):
+    """A `WebhookDestination` configured from MSGRELAY_WEBHOOK_* on first use, then reused.
 
     Args:
-        environ: where to read ``MSGRELAY_WEBHOOK_*`` (default ``os.environ``, read on first use).
+        environ: where to read the settings (default ``os.environ``, read on first use).
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(lambda: WebhookDestination.from_env(environ))
         self.environ = environ
-        self._destination: WebhookDestination | None = None
-        self._lock = threading.Lock()
-
-    def destination(self) -> WebhookDestination:
-        """The configured destination; a `ConfigurationError` naming the variable if a setting is wrong."""
-        with self._lock:
-            if self._destination is None:
-                self._destination = WebhookDestination.from_env(self.environ)
-            return self._destination
-
-    def deliver(self, delivery: Delivery) -> None:
-        """`WebhookDestination.deliver`."""
-        self.destination().deliver(delivery)
-
-    def deliver_many(self, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
-        """`WebhookDestination.deliver_many`."""
-        return self.destination().deliver_many(deliveries)
-
-    def close(self) -> None:
-        """Close the destination's connections, if it was ever used."""
-        with self._lock:
-            if self._destination is not None:
-                self._destination.close()
-                self._destination = None
-
-    def __repr__(self) -> str:
-        return f"<EnvironmentWebhook {self._destination!r}>"
 
 
 def build_destination(name: str, settings: DestinationSettings) -> WebhookDestination:
