@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from msgrelay.cli import main
 from msgrelay.errors import ConfigurationError
+from msgrelay.ledger import SQLiteLedger
 from msgrelay.relay import Relay
 from msgrelay.relay.tasks import QUEUE, RelayTasks, deliver_name, rate_limits
+from tests import servers
+from tests.helpers import wait_until
 
 
 def _no_relay() -> Relay:
@@ -56,3 +65,67 @@ def test_the_worker_command_without_a_broker_exits_2(capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "MSGRELAY_BROKER_URL" in err
+
+
+def test_a_worker_with_beat_prunes_old_finished_rows_when_retention_is_set(
+    tmp_path: Path, redis_server: servers.Redis
+) -> None:
+    """With a broker, retention runs in the beat sweep: ``msgrelay worker --beat`` and
+    ``MSGRELAY_RETENTION_DAYS`` prune an old delivered row; a pending delivery of the same age stays."""
+    redis_server.flush()
+    home = tmp_path / "home"
+    old = 1_000_000.0  # 1970: far older than any retention
+    with SQLiteLedger(home / "ledger.sqlite3") as ledger:
+        for batch in ("done", "waiting"):
+            ledger.record_event("upscale", batch, event="{}", destinations=None, now=old)
+            claim = ledger.claim_batch("o", now=old, lease=60, batch_id=batch)
+            assert claim is not None
+            ledger.fan_out(
+                claim, "o", context="{}", items=[(f"{batch}-1", "{}")], destinations=["nowhere"], now=old
+            )
+        # "waiting"'s delivery is pending, due in the far future: neither delivered nor pruned.
+        ledger._conn().execute("UPDATE outbox SET next_attempt_at = 1e12 WHERE batch_id = 'waiting'")
+        [done] = ledger.claim_deliveries("o", now=old, lease=60, limit=10, batch_id="done")
+        ledger.settle("o", delivered=[done.id], failed=[], now=old)
+    env = {
+        **os.environ,
+        "MSGRELAY_HOME": str(home),
+        "MSGRELAY_BROKER_URL": redis_server.url,
+        "MSGRELAY_RETENTION_DAYS": "30",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "msgrelay", "worker", "--beat", "--concurrency", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with SQLiteLedger(home / "ledger.sqlite3") as ledger:
+
+            def pruned() -> bool:
+                assert proc.poll() is None, log.read_text()
+                return ledger.batch_counts("upscale", "done") == {}
+
+            wait_until(pruned, what="the beat sweep's prune")
+            assert ledger.batch_counts("upscale", "waiting") == {"pending": 1}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_bad_retention_setting_stops_the_worker_at_start(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MSGRELAY_RETENTION_DAYS`` is checked when the worker starts, one line naming it."""
+    monkeypatch.setenv("MSGRELAY_BROKER_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("MSGRELAY_RETENTION_DAYS", "a month")
+    assert main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert "MSGRELAY_RETENTION_DAYS must be a number of days, got 'a month'" in err
+    assert len(err.strip().splitlines()) == 1

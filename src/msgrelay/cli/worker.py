@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from typing import Any
 
 from msgrelay.cli._common import EXIT_OK, add_config_option, comma_list, install_config, positive_int
+from msgrelay.cli._retention import pruner, retention_days
 from msgrelay.config import MSGRELAY_BROKER_URL, msgrelay_home, read_env
 from msgrelay.errors import ConfigurationError
 
@@ -20,7 +22,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "of stored batches and deliveries, one queue per destination. Work is claimed in the ledger "
         "($MSGRELAY_LEDGER_URL; PostgreSQL to share it between machines), so any number of workers "
         "share it without a double delivery. Run exactly one worker with --beat: it schedules the sweep "
-        "that resumes what is due, releases dead workers' claims and polls submissions without a webhook. "
+        "that resumes what is due, releases dead workers' claims, polls submissions without a webhook and, "
+        "with $MSGRELAY_RETENTION_DAYS set, prunes what is finished and older (hourly). "
         "Stops cleanly on Ctrl+C or SIGTERM (finishing the tasks it holds).",
     )
     parser.add_argument(
@@ -58,6 +61,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from msgrelay.relay.tasks import RelayTasks
     except ImportError:
         raise ConfigurationError("msgrelay worker needs Celery: pip install 'msgrelay[celery]'") from None
+    from msgrelay.destinations.store import open_store
     from msgrelay.ledger import open_ledger
     from msgrelay.plugins import PluginManager
     from msgrelay.relay import Relay
@@ -67,11 +71,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     # the batches a broker-mode serve stored without destinations, so they must hold the same file.
     routes = install_config(plugins, args.config)
     ledger = open_ledger()
+    # Retention runs in the beat sweep (one worker, every hour): a bad value fails here, naming it.
+    days = retention_days()
+    housekeeping = None if days is None else pruner(ledger, open_store(), days=days, clock=time.time)
 
     def make_relay() -> Relay:
         return Relay(ledger=ledger, plugins=plugins, batch_size=args.batch_size, routes=routes)
 
-    tasks = RelayTasks(make_relay, destinations=plugins.destinations.names())
+    tasks = RelayTasks(make_relay, destinations=plugins.destinations.names(), housekeeping=housekeeping)
     home = msgrelay_home()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     argv = [

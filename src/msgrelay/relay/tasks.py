@@ -10,7 +10,8 @@ enqueues; ``msgrelay worker`` processes run these tasks:
   queue per destination, so a slow CRM never starves the others, and a rate limit per destination
   (``MSGRELAY_RATE_LIMITS=hubspot=10/m``, in rounds);
 * ``msgrelay.sweep`` (every few seconds, from beat): release the claims of dead workers on this host,
-  poll submissions whose webhook never came, and nudge what is due.
+  poll submissions whose webhook never came, nudge what is due, and run the housekeeping (retention
+  pruning, with ``MSGRELAY_RETENTION_DAYS``) at most once per ``housekeeping_interval``.
 
 A task is only a nudge: the ledger's claim decides who works (``FOR UPDATE SKIP LOCKED`` or
 ``BEGIN IMMEDIATE``), so a task run twice, late, or by two workers at once does no harm, and a lost
@@ -22,6 +23,7 @@ when their lease ends (another host).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -91,6 +93,11 @@ class RelayTasks:
             know every one it consumes; a receiver only sends, and needs none).
         sweep_interval: seconds between sweeps, when this process runs beat.
         environ: where ``MSGRELAY_*`` settings are read (default the process environment).
+        housekeeping: run by the first sweep this process runs, then at most once every
+            ``housekeeping_interval`` seconds (a worker passes the retention pruning when
+            ``MSGRELAY_RETENTION_DAYS`` is set). Its failure is logged by Celery and retried next time;
+            it never stops the sweep's other work, which runs first.
+        housekeeping_interval: seconds between two housekeeping runs.
     """
 
     def __init__(
@@ -101,11 +108,17 @@ class RelayTasks:
         destinations: Iterable[str] = (),
         sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
         environ: Mapping[str, str] | None = None,
+        housekeeping: Callable[[], object] | None = None,
+        housekeeping_interval: float = 3600.0,
     ) -> None:
         url = broker_url or read_env(MSGRELAY_BROKER_URL, environ)
         if not url:
             raise ConfigurationError(f"no broker: set {MSGRELAY_BROKER_URL}=redis://HOST:6379/0")
         self.relay_factory = relay_factory
+        self.housekeeping = housekeeping
+        self.housekeeping_interval = housekeeping_interval
+        # Monotonic: a wall clock stepped back must not hold retention off for that long.
+        self._next_housekeeping: float | None = None
         self._local = threading.local()
         self._relays: list[Relay] = []
         self._lock = threading.Lock()
@@ -199,7 +212,8 @@ class RelayTasks:
         return claimed
 
     def sweep(self) -> None:
-        """Release dead workers' claims, poll submissions without a webhook, and nudge what is due."""
+        """Release dead workers' claims, poll submissions without a webhook, nudge what is due, and run
+        the housekeeping when its interval has passed."""
         relay = self.relay()
         now = relay.clock()
         relay.ledger.release_orphans(now=now)
@@ -207,6 +221,17 @@ class RelayTasks:
         self.enqueue_fan_out(None, None)
         for destination in relay.ledger.due_destinations(now=now):
             self.enqueue_deliver(destination)
+        self._housekeep()
+
+    def _housekeep(self) -> None:
+        if self.housekeeping is None:
+            return
+        with self._lock:  # one sweep thread of this process runs it; the others skip
+            due = self._next_housekeeping is None or time.monotonic() >= self._next_housekeeping
+            if due:
+                self._next_housekeeping = time.monotonic() + self.housekeeping_interval
+        if due:
+            self.housekeeping()
 
     def close(self) -> None:
         """Close every relay this process made."""
