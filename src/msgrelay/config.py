@@ -24,6 +24,7 @@ __all__ = [
     "MSGRELAY_DESTINATIONS",
     "MSGRELAY_DISABLE_PLUGINS",
     "MSGRELAY_HOME",
+    "MSGRELAY_LEDGER_BUSY_TIMEOUT",
     "MSGRELAY_LEDGER_URL",
     "MSGRELAY_LOAD_PLUGINS",
     "MSGRELAY_POLL_AFTER",
@@ -56,6 +57,8 @@ MSGRELAY_CONFIG = "MSGRELAY_CONFIG"
 MSGRELAY_WEBHOOK_SECRET = "MSGRELAY_WEBHOOK_SECRET"
 #: Which ledger: ``sqlite:///PATH`` (default, under ``MSGRELAY_HOME``) or ``postgresql://...``.
 MSGRELAY_LEDGER_URL = "MSGRELAY_LEDGER_URL"
+#: Seconds the SQLite ledger waits for another process's write lock before failing (default 30).
+MSGRELAY_LEDGER_BUSY_TIMEOUT = "MSGRELAY_LEDGER_BUSY_TIMEOUT"
 #: The Celery broker (``redis://...``); when set, ``serve`` enqueues and ``msgrelay worker`` relays.
 MSGRELAY_BROKER_URL = "MSGRELAY_BROKER_URL"
 #: Per-destination Celery rate limits of delivery rounds: ``hubspot=10/m,lemlist=1/s``.

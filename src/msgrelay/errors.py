@@ -21,7 +21,14 @@ Branches follow what the caller does next::
     ├── TransportError              no usable HTTP answer: connection refused, reset, timed out
     │   └── TimeoutError
     ├── WaitTimeoutError            an asynchronous result did not complete in time (``.last``)
-    └── ResponseDecodeError         the vendor answered 2xx with a body we cannot read
+    ├── ResponseDecodeError         the vendor answered 2xx with a body we cannot read
+    └── LedgerError                 the ledger (or the built-in store's file) cannot be used; nothing
+        │                           accepted is lost: retry once the cause is fixed
+        ├── LedgerBusyError             another process held the write lock past the busy timeout
+        ├── LedgerFullError             the disk (or the database's size limit) is full
+        ├── LedgerReadOnlyError         the file, its folder or the database refuses writes
+        ├── LedgerCorruptError          not a database, or a malformed one: restore or move it aside
+        └── LedgerUnavailableError      cannot be opened or reached (permissions, I/O, PostgreSQL down)
 
 `ApiError` keeps the `requests.Response` as `.response`; its text never holds a credential, because
 URLs are redacted before they reach an exception (see `msgrelay.transport.redact_url`).
@@ -49,6 +56,12 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "InsufficientCreditsError",
+    "LedgerBusyError",
+    "LedgerCorruptError",
+    "LedgerError",
+    "LedgerFullError",
+    "LedgerReadOnlyError",
+    "LedgerUnavailableError",
     "MsgrelayError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -331,3 +344,40 @@ class ResponseDecodeError(MsgrelayError):
         self.path = path
         where = f" at {path}" if path else ""
         super().__init__(f"cannot decode response of {method} {url}{where}: {message}")
+
+
+class LedgerError(MsgrelayError):
+    """The ledger, or another database file msgrelay keeps (the built-in store), cannot be used.
+
+    The message is one line: what is wrong, with the file (or the PostgreSQL DSN without its password),
+    and how to fix it. Nothing accepted is lost: a write that failed was not committed, so the receiver
+    answers 503 and the vendor retries, and a command can simply be run again once the cause is fixed.
+
+    Attributes:
+        where: the file, or the DSN without its password.
+    """
+
+    def __init__(self, message: str, *, where: str) -> None:
+        self.where = where
+        super().__init__(message)
+
+
+class LedgerBusyError(LedgerError):
+    """Another process held the write lock for longer than the busy timeout."""
+
+
+class LedgerFullError(LedgerError):
+    """The disk is full (or the database reached its size limit): nothing more can be written."""
+
+
+class LedgerReadOnlyError(LedgerError):
+    """The file, its folder or the database refuses writes (permissions, a read-only mount)."""
+
+
+class LedgerCorruptError(LedgerError):
+    """The file is not a database, or a malformed one: restore a backup or move it aside."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """The ledger cannot be opened or reached: a missing folder, permissions, an I/O error, a
+    PostgreSQL server that is down or refuses the credentials."""

@@ -34,7 +34,7 @@ NOW = 1_000_000.0
 
 @pytest.fixture
 def ledger(ledger_url: str) -> Iterator[Ledger]:
-    opened = open_ledger(ledger_url)
+    opened = open_ledger(ledger_url, lease_clock="caller")
     try:
         yield opened
     finally:

@@ -60,10 +60,13 @@ class Workers:
 def workers(msgrelay_harness: RelayHarness) -> Iterator[Workers]:
     clock = FakeClock()
     harness = msgrelay_harness
-    first = Relay(ledger=harness.ledger, plugins=harness.plugins, upscale=harness.client, clock=clock)
-    other_ledger = SQLiteLedger(harness.ledger.path)
+    # Leases in the fake clock's time (each call's ``now``), so a lease ends when the test moves it on.
+    first_ledger = SQLiteLedger(harness.ledger.path, lease_clock="caller")
+    other_ledger = SQLiteLedger(harness.ledger.path, lease_clock="caller")
+    first = Relay(ledger=first_ledger, plugins=harness.plugins, upscale=harness.client, clock=clock)
     second = Relay(ledger=other_ledger, plugins=harness.plugins, upscale=harness.client, clock=clock)
     yield Workers(first, second, clock)
+    first_ledger.close()
     other_ledger.close()
 
 

@@ -101,7 +101,7 @@ class Store:
         conn = conns.get(path)
         if conn is None:
             # synchronous=FULL: a delivery the ledger records as made must survive a power loss too.
-            conn = connect(path, synchronous="FULL")
+            conn = connect(path, synchronous="FULL", role="store")
             conn.executescript(_SCHEMA)
             conns[path] = conn
         if not write:

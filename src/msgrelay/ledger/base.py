@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeAlias, TypeVar
 
 import attrs
 
@@ -29,12 +29,20 @@ __all__ = [
     "DeliveryClaim",
     "Failure",
     "HookErrorRow",
+    "LeaseClock",
     "Ledger",
     "Pruned",
     "Submission",
     "delivery_key",
     "in_chunks",
 ]
+
+#: Whose time a ledger writes and compares claims' leases in: ``"database"`` (the default: the database's
+#: clock, one for every worker, so a worker whose own clock runs ahead cannot take over a live claim) or
+#: ``"caller"`` (each method's ``now``: tests that move time by hand). Due times (a retry's next
+#: attempt) are always the caller's ``now``: a skewed clock makes its own retries early or late, but
+#: never lets two workers hold one row.
+LeaseClock: TypeAlias = Literal["database", "caller"]
 
 # Row states.
 PENDING = "pending"
@@ -287,7 +295,16 @@ class Ledger(Protocol):
     def settle(
         self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
     ) -> list[int]: ...
-    def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None: ...
+    def next_due(
+        self, source: str | None = None, batch_id: str | None = None, *, now: float | None = None
+    ) -> float | None:
+        """When the earliest pending or claimed batch or delivery is next due, or None when none is.
+
+        A claim's lease end is kept in the ledger's lease clock; given the caller's ``now``, it is told
+        in the caller's clock, so a caller whose clock runs apart waits as long as the lease really has.
+        """
+        ...
+
     def due_destinations(self, *, now: float) -> list[str]: ...
     def release_orphans(self, *, now: float) -> int: ...
     def retry_dead(

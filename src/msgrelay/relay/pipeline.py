@@ -325,8 +325,8 @@ class Relay:
             delivered = self.deliverer.run_due(report, source=source, batch_id=batch_id)
             if fanned or delivered:
                 continue
-            due = self.ledger.next_due(source, batch_id)
             now = self.clock()
+            due = self.ledger.next_due(source, batch_id, now=now)
             if due is None or due > deadline:
                 return report
             # Something is due again before the deadline (a retry, or another worker's lease): wait for it.

@@ -4,6 +4,11 @@
 each a subclass of `PostgresBase`, as the SQLite ledger is. Every method takes a connection from the
 pool for one transaction (``with self._tx() as c``), so any number of threads share one ledger object,
 and any number of processes on any number of machines share one database.
+
+The pool checks the server with one connection of its own first, waiting at most `CONNECT_TIMEOUT`, so
+a server that is down or refuses the password fails at once with the cause, not after the pool's
+wait. Every failure of the database is raised as a `msgrelay.errors.LedgerError` naming the DSN
+without its password (`msgrelay.ledger.postgres.failures`).
 """
 
 from __future__ import annotations
@@ -16,11 +21,40 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
+from msgrelay.errors import LedgerError
+from msgrelay.ledger.base import LeaseClock
+from msgrelay.ledger.postgres.failures import postgres_failure
 from msgrelay.ledger.postgres.schema import MIGRATION_LOCK, migrate
 
-__all__ = ["Pool", "PostgresBase", "batch_filter", "open_pool", "q", "safe_dsn"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "DUE_OR_ENDED",
+    "LEASE_NOW",
+    "Pool",
+    "PostgresBase",
+    "batch_filter",
+    "open_pool",
+    "q",
+    "safe_dsn",
+]
 
 Row = tuple[Any, ...]
+
+#: Seconds to wait for the server when opening a pool (libpq's ``connect_timeout``, unless the URL
+#: sets its own): a server that is down or unreachable fails in this time, not the pool's.
+CONNECT_TIMEOUT = 5
+
+#: The time leases are written and compared in, as SQL taking one parameter: the database's clock
+#: (the statement's start, in seconds since the epoch), or the parameter when it is not NULL (a
+#: ledger opened with ``lease_clock="caller"``, for tests that move time by hand).
+LEASE_NOW = "coalesce(%s::float8, extract(epoch FROM statement_timestamp())::float8)"
+
+#: A pending row due by the caller's ``now``, or a claimed one whose lease has ended by `LEASE_NOW`
+#: (parameters: now, lease now, now, lease now); the first bound is one the due index answers.
+DUE_OR_ENDED = (
+    f"next_attempt_at <= greatest(%s, {LEASE_NOW}) AND CASE state WHEN 'pending'"
+    f" THEN next_attempt_at <= %s ELSE next_attempt_at <= {LEASE_NOW} END"
+)
 
 
 def q(text: str) -> bytes:
@@ -60,9 +94,22 @@ class Pool:
     def __init__(
         self, url: str, *, name: str, min_size: int = 1, max_size: int = 8, timeout: float = 30.0
     ) -> None:
+        self.where = safe_dsn(url)
+        try:
+            params = conninfo_to_dict(url)
+        except psycopg.ProgrammingError:
+            params = {}
+        self._password = str(params.get("password") or "") or None
+        conninfo = make_conninfo(url)
+        if "connect_timeout" not in params:
+            conninfo = make_conninfo(conninfo, connect_timeout=CONNECT_TIMEOUT)
+        with self._translated():
+            # One connection first: the pool itself would retry a refused one until `timeout`,
+            # and say only that it timed out.
+            psycopg.connect(conninfo, autocommit=True).close()
         # Autocommit connections: each use opens its own transaction, so none is left idle inside one.
         self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
-            make_conninfo(url),
+            conninfo,
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
@@ -70,12 +117,30 @@ class Pool:
             name=name,
             open=False,
         )
-        self._pool.open(wait=True, timeout=timeout)
+        try:
+            with self._translated():
+                self._pool.open(wait=True, timeout=timeout)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Raise a failure of the database as its `LedgerError` (`postgres_failure`)."""
+        try:
+            yield
+        except LedgerError:
+            raise
+        except Exception as exc:
+            failure = postgres_failure(exc, self.where, password=self._password)
+            if failure is None:
+                raise
+            raise failure from None
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Row]]:
         """A pooled connection outside any transaction (migrations open their own)."""
-        with self._pool.connection() as conn:
+        with self._translated(), self._pool.connection() as conn:
             yield conn
 
     @contextlib.contextmanager
@@ -86,7 +151,7 @@ class Pool:
             lock_timeout: seconds to wait for a connection and for row locks this time (the receiver
                 must answer the vendor within its own deadline); None waits as long as the pool allows.
         """
-        with self._pool.connection(timeout=lock_timeout) as conn, conn.transaction():
+        with self._translated(), self._pool.connection(timeout=lock_timeout) as conn, conn.transaction():
             if lock_timeout is not None:
                 conn.execute(q(f"SET LOCAL lock_timeout = {max(int(lock_timeout * 1000), 1)}"))
             yield conn
@@ -121,9 +186,18 @@ class PostgresBase:
     Opening migrates the database to the current schema (`msgrelay.ledger.postgres.schema`).
     """
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 30.0,
+        lease_clock: LeaseClock = "database",
+    ) -> None:
         self.url = url
         self.where = safe_dsn(url)
+        self.lease_clock = lease_clock
         self._pool = Pool(url, name="msgrelay-ledger", min_size=min_size, max_size=max_size, timeout=timeout)
         try:
             with self._pool.connection() as conn:
@@ -137,6 +211,15 @@ class PostgresBase:
     ) -> contextlib.AbstractContextManager[psycopg.Connection[Row]]:
         """One transaction (`Pool.transaction`)."""
         return self._pool.transaction(lock_timeout=lock_timeout)
+
+    def _lease_now(self, now: float) -> float | None:
+        """The parameter of `LEASE_NOW`: None (the database's clock), or ``now`` for ``lease_clock="caller"``.
+
+        One clock for every worker, so a worker whose own clock runs ahead cannot see a live claim as
+        ended and take it over. Due times (a retry's next attempt) stay in the caller's ``now``: a
+        skewed clock only makes its own retries early or late, never a row held twice.
+        """
+        return now if self.lease_clock == "caller" else None
 
     def close(self) -> None:
         """Close the pool and every connection in it."""

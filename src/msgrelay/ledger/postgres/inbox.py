@@ -22,7 +22,7 @@ from msgrelay.ledger.base import (
     delivery_key,
     in_chunks,
 )
-from msgrelay.ledger.postgres.base import PostgresBase, batch_filter, q
+from msgrelay.ledger.postgres.base import DUE_OR_ENDED, LEASE_NOW, PostgresBase, batch_filter, q
 
 __all__ = ["PostgresInbox"]
 
@@ -116,17 +116,20 @@ class PostgresInbox(PostgresBase):
     ) -> BatchClaim | None:
         """Claim one due batch (pending, or claimed with an ended lease), or None."""
         where, args = batch_filter(source, batch_id)
+        # A pending batch by its due time (the caller's clock), a claimed one by its lease's end
+        # (`LEASE_NOW`: the database's clock).
+        lease_now = self._lease_now(now)
         with self._tx() as c:
             row = c.execute(
                 q(
                     "UPDATE batches b SET state = 'claimed', owner = %s, attempts = b.attempts + 1,"
-                    " next_attempt_at = %s, updated_at = %s FROM (SELECT source, batch_id FROM batches"
-                    f" WHERE state IN ('pending', 'claimed') AND next_attempt_at <= %s{where}"
+                    f" next_attempt_at = {LEASE_NOW} + %s, updated_at = %s FROM (SELECT source, batch_id"
+                    f" FROM batches WHERE state IN ('pending', 'claimed') AND {DUE_OR_ENDED}{where}"
                     " ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) due"
                     " WHERE b.source = due.source AND b.batch_id = due.batch_id"
                     " RETURNING b.source, b.batch_id, b.event, b.destinations, b.attempts"
                 ),
-                (owner, now + lease, now, now, *args),
+                (owner, lease_now, lease, now, now, lease_now, now, lease_now, *args),
             ).fetchone()
         if row is None:
             return None

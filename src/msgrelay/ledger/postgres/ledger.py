@@ -26,7 +26,14 @@ class PostgresLedger(PostgresSubmissions, PostgresInbox, PostgresOutbox, Postgre
         url: ``postgresql://user:password@host:port/dbname`` (any libpq connection string).
         min_size: connections the pool keeps open.
         max_size: connections the pool opens at most (threads beyond it wait for one).
-        timeout: seconds to wait for the database, or for a free connection, before failing.
+        timeout: seconds to wait for a free connection before failing; reaching the server at all is
+            bounded by `CONNECT_TIMEOUT` (or the URL's own ``connect_timeout``).
+        lease_clock: whose time claims' leases are written and compared in: ``"database"`` (the
+            default: the server's clock, one for every worker) or ``"caller"`` (each method's ``now``,
+            for tests that move time by hand).
+
+    Every failure of the database (unreachable, refused, full, read-only) is raised as a
+    `msgrelay.errors.LedgerError` naming the DSN without its password.
     """
 
     def __repr__(self) -> str:

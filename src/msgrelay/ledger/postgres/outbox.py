@@ -5,6 +5,9 @@ and a lease in the same statement, so two workers never hold the same row and ne
 other. The holder renews the lease while it works (`renew_claims`) and records outcomes only for rows it
 still holds (`settle`). A row whose owner died on this host is released at once by `release_orphans`;
 on another host when its lease ends.
+
+``next_attempt_at`` is a pending row's due time (the caller's clock) and a claimed row's lease end
+(`LEASE_NOW`: the database's clock), so each is compared with its own clock.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 
 from msgrelay.ledger.base import DEAD, PENDING, DeliveryClaim, Failure
 from msgrelay.ledger.owners import owner_is_dead
-from msgrelay.ledger.postgres.base import PostgresBase, batch_filter, q
+from msgrelay.ledger.postgres.base import DUE_OR_ENDED, LEASE_NOW, PostgresBase, batch_filter, q
 
 __all__ = ["PostgresOutbox"]
 
@@ -34,14 +37,16 @@ class PostgresOutbox(PostgresBase):
     ) -> list[DeliveryClaim]:
         """Claim up to ``limit`` due outbox rows (earliest due first), with their payloads and contexts."""
         where, args = batch_filter(source, batch_id, destination=destination)
+        lease_now = self._lease_now(now)
         with self._tx() as c:
             rows = c.execute(
                 q(
                     "WITH due AS (SELECT id FROM outbox WHERE state IN ('pending', 'claimed')"
-                    f" AND next_attempt_at <= %s{where} ORDER BY next_attempt_at, id LIMIT %s"
+                    f" AND {DUE_OR_ENDED}{where} ORDER BY next_attempt_at, id LIMIT %s"
                     " FOR UPDATE SKIP LOCKED),"
                     " claimed AS (UPDATE outbox o SET state = 'claimed', owner = %s,"
-                    " attempts = o.attempts + 1, next_attempt_at = %s FROM due WHERE o.id = due.id"
+                    f" attempts = o.attempts + 1, next_attempt_at = {LEASE_NOW} + %s FROM due"
+                    " WHERE o.id = due.id"
                     " RETURNING o.id, o.destination, o.source, o.batch_id, o.item_id, o.key, o.attempts)"
                     " SELECT c.id, c.destination, c.source, c.batch_id, c.item_id, c.key, c.attempts,"
                     " i.payload, b.context FROM claimed c"
@@ -49,7 +54,7 @@ class PostgresOutbox(PostgresBase):
                     " AND i.item_id = c.item_id"
                     " JOIN batches b ON b.source = c.source AND b.batch_id = c.batch_id ORDER BY c.id"
                 ),
-                (now, *args, limit, owner, now + lease),
+                (now, lease_now, now, lease_now, *args, limit, owner, lease_now, lease),
             ).fetchall()
         return [
             DeliveryClaim(
@@ -67,7 +72,8 @@ class PostgresOutbox(PostgresBase):
         ]
 
     def renew_claims(self, owner: str, ids: Sequence[int], *, now: float, lease: float) -> set[int]:
-        """Extend the lease of the rows ``owner`` still holds among ``ids`` to ``now + lease``.
+        """Extend the lease of the rows ``owner`` still holds among ``ids`` by ``lease`` from now
+        (`LEASE_NOW`).
 
         Returns the ids still held; a missing one was taken over by another worker once its lease ended.
         """
@@ -75,9 +81,11 @@ class PostgresOutbox(PostgresBase):
             return set()
         with self._tx() as c:
             rows = c.execute(
-                "UPDATE outbox SET next_attempt_at = %s WHERE id = ANY(%s) AND state = 'claimed'"
-                " AND owner = %s RETURNING id",
-                (now + lease, list(ids), owner),
+                q(
+                    f"UPDATE outbox SET next_attempt_at = {LEASE_NOW} + %s WHERE id = ANY(%s)"
+                    " AND state = 'claimed' AND owner = %s RETURNING id"
+                ),
+                (self._lease_now(now), lease, list(ids), owner),
             ).fetchall()
         return {row[0] for row in rows}
 
@@ -120,28 +128,40 @@ class PostgresOutbox(PostgresBase):
                     lost.append(f.id)
         return lost
 
-    def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None:
-        """When the earliest pending or claimed batch or delivery is next due, or None when none is."""
+    def next_due(
+        self, source: str | None = None, batch_id: str | None = None, *, now: float | None = None
+    ) -> float | None:
+        """When the earliest pending or claimed batch or delivery is next due, or None when none is.
+
+        Given the caller's ``now``, a claim's lease end is told in the caller's clock too (it is kept
+        in the database's), so a caller whose clock runs apart waits as long as the lease really has.
+        """
         where, args = batch_filter(source, batch_id)
+        earliest = " ".join(
+            f"least((SELECT min(next_attempt_at) FROM batches WHERE state = '{state}'{where}),"
+            f" (SELECT min(next_attempt_at) FROM outbox WHERE state = '{state}'{where})),"
+            for state in ("pending", "claimed")
+        )
+        lease_now = self._lease_now(now if now is not None else 0.0)
         with self._tx() as c:
-            row = c.execute(
-                q(
-                    "SELECT least((SELECT min(next_attempt_at) FROM batches"
-                    f" WHERE state IN ('pending', 'claimed'){where}),"
-                    " (SELECT min(next_attempt_at) FROM outbox"
-                    f" WHERE state IN ('pending', 'claimed'){where}))"
-                ),
-                (*args, *args),
-            ).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+            row = c.execute(q(f"SELECT {earliest} {LEASE_NOW}"), (*args, *args, *args, *args, lease_now))
+            pending, claimed, clock = row.fetchone() or (None, None, None)
+        shift = 0.0 if now is None or clock is None else now - float(clock)
+        times = [float(pending)] if pending is not None else []
+        if claimed is not None:
+            times.append(float(claimed) + shift)
+        return min(times) if times else None
 
     def due_destinations(self, *, now: float) -> list[str]:
         """The destinations with deliveries due at ``now`` (what a sweep nudges workers to deliver)."""
+        lease_now = self._lease_now(now)
         with self._tx() as c:
             rows = c.execute(
-                "SELECT DISTINCT destination FROM outbox"
-                " WHERE state IN ('pending', 'claimed') AND next_attempt_at <= %s",
-                (now,),
+                q(
+                    "SELECT DISTINCT destination FROM outbox"
+                    f" WHERE state IN ('pending', 'claimed') AND {DUE_OR_ENDED}"
+                ),
+                (now, lease_now, now, lease_now),
             ).fetchall()
         return sorted(row[0] for row in rows)
 

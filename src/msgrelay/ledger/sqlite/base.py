@@ -3,6 +3,11 @@
 `SQLiteLedger` is assembled from parts (`SQLiteSubmissions`, `SQLiteInbox`, `SQLiteOutbox`), each a
 subclass of `SQLiteBase`, so each part reads and writes through the same connection and transaction
 rules: one connection per thread in autocommit mode, and explicit ``BEGIN IMMEDIATE`` transactions.
+A failure of the file is raised as a `msgrelay.errors.LedgerError` by the connection itself
+(`msgrelay.ledger.sqlite.connection`).
+
+Leases are written and compared in one clock for every worker (`SQLiteBase.lease_now`): the
+database's, unless a test hands the ledger its own.
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ from pathlib import Path
 from typing import Self
 
 from msgrelay.config import msgrelay_home
-from msgrelay.ledger.sqlite.connection import connect, write_transaction
+from msgrelay.ledger.base import LeaseClock
+from msgrelay.ledger.sqlite.connection import Connection, connect, write_transaction
 from msgrelay.ledger.sqlite.schema import migrate
 
-__all__ = ["LEDGER_FILE", "SQLiteBase", "batch_filter"]
+__all__ = ["DATABASE_NOW", "LEDGER_FILE", "SQLiteBase", "batch_filter"]
 
 LEDGER_FILE = "ledger.sqlite3"
+
+#: SQLite's own time in seconds since the epoch (``unixepoch('subsec')`` needs SQLite 3.42).
+DATABASE_NOW = "(julianday('now') - 2440587.5) * 86400.0"
 
 
 class SQLiteBase:
@@ -30,19 +39,29 @@ class SQLiteBase:
     """
 
     def __init__(
-        self, path: str | Path | None = None, *, busy_timeout: float = 30.0, synchronous: str = "FULL"
+        self,
+        path: str | Path | None = None,
+        *,
+        busy_timeout: float = 30.0,
+        synchronous: str = "FULL",
+        lease_clock: LeaseClock = "database",
     ) -> None:
         self.path = Path(path) if path is not None else msgrelay_home() / LEDGER_FILE
         self.busy_timeout = busy_timeout
         self.synchronous = synchronous
+        self.lease_clock: LeaseClock = lease_clock
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        with self._write() as c:
-            migrate(c, self.path)
+        try:
+            with self._write() as c:
+                migrate(c, self.path)
+        except BaseException:
+            self.close()
+            raise
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _conn(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path, busy_timeout=self.busy_timeout, synchronous=self.synchronous)
             self._local.conn = conn
@@ -64,12 +83,24 @@ class SQLiteBase:
                 yield c
             return
         # The connection is this thread's alone, so changing its busy timeout affects only this call.
-        conn.execute(f"PRAGMA busy_timeout = {max(int(lock_timeout * 1000), 0)}")
+        conn.set_busy_timeout(lock_timeout)
         try:
             with write_transaction(conn) as c:
                 yield c
         finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            conn.set_busy_timeout(self.busy_timeout)
+
+    def lease_now(self, conn: sqlite3.Connection, now: float) -> float:
+        """The time leases are written and compared in: the database's (``now`` when the ledger was
+        opened with ``lease_clock="caller"``).
+
+        One clock for every worker, so a worker whose own clock runs ahead cannot see a live claim as
+        ended and take it over. Due times (a retry's next attempt) stay in the caller's ``now``: a
+        skewed clock only makes its own retries early or late, never a row held twice.
+        """
+        if self.lease_clock == "caller":
+            return now
+        return float(conn.execute(f"SELECT {DATABASE_NOW}").fetchone()[0])
 
     def close(self) -> None:
         """Close every connection this object opened (from any thread)."""

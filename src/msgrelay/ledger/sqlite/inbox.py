@@ -50,7 +50,7 @@ class SQLiteInbox(SQLiteBase):
         """Store a batch to relay; True when new. A repeat only counts the delivery (``received``).
 
         ``lock_timeout`` bounds the wait for another writer (default: the ledger's busy timeout);
-        past it, `sqlite3.OperationalError` is raised and nothing is stored.
+        past it, `msgrelay.errors.LedgerBusyError` is raised and nothing is stored.
         """
         dests = _join(destinations)
         with self._write(lock_timeout=lock_timeout) as c:
@@ -115,11 +115,15 @@ class SQLiteInbox(SQLiteBase):
         """Claim one due batch (pending, or claimed with an ended lease), or None."""
         where, args = batch_filter(source, batch_id)
         with self._write() as c:
+            # A pending batch by its due time (the caller's clock), a claimed one by its lease's end
+            # (the lease clock: `SQLiteBase.lease_now`).
+            lease_now = self.lease_now(c, now)
             row = c.execute(
                 "SELECT source, batch_id, event, destinations, attempts FROM batches"
-                f" WHERE state IN ('pending', 'claimed') AND next_attempt_at <= ?{where}"
-                " ORDER BY next_attempt_at LIMIT 1",
-                (now, *args),
+                " WHERE state IN ('pending', 'claimed') AND next_attempt_at <= max(?, ?)"
+                " AND CASE state WHEN 'pending' THEN next_attempt_at <= ? ELSE next_attempt_at <= ? END"
+                f"{where} ORDER BY next_attempt_at LIMIT 1",
+                (now, lease_now, now, lease_now, *args),
             ).fetchone()
             if row is None:
                 return None
@@ -127,7 +131,7 @@ class SQLiteInbox(SQLiteBase):
                 "UPDATE batches SET state = 'claimed', owner = ?, attempts = attempts + 1,"
                 " next_attempt_at = ?,"
                 " updated_at = ? WHERE source = ? AND batch_id = ?",
-                (owner, now + lease, now, row[0], row[1]),
+                (owner, lease_now + lease, now, row[0], row[1]),
             )
         return BatchClaim(
             source=row[0],

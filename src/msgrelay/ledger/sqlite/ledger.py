@@ -26,9 +26,17 @@ class SQLiteLedger(SQLiteSubmissions, SQLiteInbox, SQLiteOutbox, SQLiteRetention
 
     Args:
         path: the database file (default ``$MSGRELAY_HOME/ledger.sqlite3``); created with its folder.
-        busy_timeout: seconds to wait for another process's write lock before failing.
+        busy_timeout: seconds to wait for another process's write lock (SQLite retries meanwhile,
+            backing off) before raising `LedgerBusyError`; `open_ledger` reads it from
+            ``MSGRELAY_LEDGER_BUSY_TIMEOUT``.
         synchronous: SQLite's ``synchronous`` pragma. ``FULL`` (the default) makes every commit
             durable across a power loss, not only a crash; writes are batched, so it costs little.
+        lease_clock: whose time claims' leases are written and compared in: ``"database"`` (the
+            default: SQLite's, one clock for every worker) or ``"caller"`` (each method's ``now``, for
+            tests that move time by hand).
+
+    Every failure of the file (busy, full, read-only, not a database, damaged) is raised as a
+    `msgrelay.errors.LedgerError` naming the file and the fix.
     """
 
     def __repr__(self) -> str:

@@ -5,6 +5,9 @@ the owner and a lease, so two workers never hold the same row. The holder renews
 works through the rows (`renew_claims`), and records outcomes only for rows it still holds (`settle`).
 A row whose owner died (same host, process gone) is released at once by `release_orphans`; on another
 host when its lease ends.
+
+``next_attempt_at`` is a pending row's due time (the caller's clock) and a claimed row's lease end
+(`SQLiteBase.lease_now`: the database's clock), so each is compared with its own clock.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ from msgrelay.ledger.owners import owner_is_dead
 from msgrelay.ledger.sqlite.base import SQLiteBase, batch_filter
 
 __all__ = ["SQLiteOutbox"]
+
+#: A pending row due by the caller's ``now``, or a claimed one whose lease ended by the lease clock
+#: (parameters: now, lease now); after ``next_attempt_at <= max(now, lease now)``, which the due index
+#: answers.
+_DUE_OR_ENDED = " AND CASE state WHEN 'pending' THEN next_attempt_at <= ? ELSE next_attempt_at <= ? END"
 
 
 class SQLiteOutbox(SQLiteBase):
@@ -40,20 +48,22 @@ class SQLiteOutbox(SQLiteBase):
         if destination is not None:
             where, args = where + " AND +destination = ?", (*args, destination)
         with self._write() as c:
+            lease_now = self.lease_now(c, now)
             # Ids first, from the outbox alone: joining the payloads before the LIMIT would read them all.
             ids = [
                 row[0]
                 for row in c.execute(
                     "SELECT id FROM outbox WHERE state IN ('pending', 'claimed')"
                     # In the due index's own order, so the LIMIT stops the scan early.
-                    f" AND next_attempt_at <= ?{where} ORDER BY next_attempt_at, id LIMIT ?",
-                    (now, *args, limit),
+                    f" AND next_attempt_at <= max(?, ?){_DUE_OR_ENDED}{where}"
+                    " ORDER BY next_attempt_at, id LIMIT ?",
+                    (now, lease_now, now, lease_now, *args, limit),
                 )
             ]
             c.execute(
                 "UPDATE outbox SET state = 'claimed', owner = ?, attempts = attempts + 1, next_attempt_at = ?"
                 " WHERE id IN (SELECT value FROM json_each(?))",
-                (owner, now + lease, orjson.dumps(ids).decode()),
+                (owner, lease_now + lease, orjson.dumps(ids).decode()),
             )
         if not ids:
             return []
@@ -86,7 +96,8 @@ class SQLiteOutbox(SQLiteBase):
         ]
 
     def renew_claims(self, owner: str, ids: Sequence[int], *, now: float, lease: float) -> set[int]:
-        """Extend the lease of the rows ``owner`` still holds among ``ids`` to ``now + lease``.
+        """Extend the lease of the rows ``owner`` still holds among ``ids`` by ``lease`` from now
+        (`SQLiteBase.lease_now`).
 
         Returns the ids still held. A missing id was taken over by another worker once its lease ended
         (or settled otherwise): the caller must not deliver it.
@@ -97,7 +108,7 @@ class SQLiteOutbox(SQLiteBase):
             rows = c.execute(
                 "UPDATE outbox SET next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))"
                 " AND state = 'claimed' AND owner = ? RETURNING id",
-                (now + lease, orjson.dumps(list(ids)).decode(), owner),
+                (self.lease_now(c, now) + lease, orjson.dumps(list(ids)).decode(), owner),
             ).fetchall()
         return {row[0] for row in rows}
 
@@ -154,29 +165,35 @@ class SQLiteOutbox(SQLiteBase):
                     lost.append(f.id)
         return lost
 
-    def next_due(self, source: str | None = None, batch_id: str | None = None) -> float | None:
-        """When the earliest pending or claimed batch or delivery is next due, or None when none is."""
+    def next_due(
+        self, source: str | None = None, batch_id: str | None = None, *, now: float | None = None
+    ) -> float | None:
+        """When the earliest pending or claimed batch or delivery is next due, or None when none is.
+
+        Given the caller's ``now``, a claim's lease end is told in the caller's clock too (it is kept
+        in the database's), so a caller whose clock runs apart waits as long as the lease really has.
+        """
+        conn = self._conn()
+        shift = 0.0 if now is None else now - self.lease_now(conn, now)
         times = []
         for table in ("batches", "outbox"):
             where, args = batch_filter(source, batch_id)
-            row = (
-                self._conn()
-                .execute(
-                    f"SELECT min(next_attempt_at) FROM {table} WHERE state IN ('pending', 'claimed'){where}",
-                    args,
-                )
-                .fetchone()
-            )
-            if row[0] is not None:
-                times.append(float(row[0]))
+            for state, shifted in (("pending", 0.0), ("claimed", shift)):
+                row = conn.execute(
+                    f"SELECT min(next_attempt_at) FROM {table} WHERE state = ?{where}", (state, *args)
+                ).fetchone()
+                if row[0] is not None:
+                    times.append(float(row[0]) + shifted)
         return min(times) if times else None
 
     def due_destinations(self, *, now: float) -> list[str]:
         """The destinations with deliveries due at ``now`` (what a sweep nudges workers to deliver)."""
-        rows = self._conn().execute(
-            "SELECT DISTINCT destination FROM outbox"
-            " WHERE state IN ('pending', 'claimed') AND next_attempt_at <= ?",
-            (now,),
+        conn = self._conn()
+        lease_now = self.lease_now(conn, now)
+        rows = conn.execute(
+            "SELECT DISTINCT destination FROM outbox WHERE state IN ('pending', 'claimed')"
+            f" AND next_attempt_at <= max(?, ?){_DUE_OR_ENDED}",
+            (now, lease_now, now, lease_now),
         )
         return sorted(row[0] for row in rows)
 
