@@ -32,7 +32,7 @@ BOUND = 6 * 1024 * 1024
 
 def _body(leads: int) -> bytes:
     seed: dict[str, Any] = json.loads(SEED.read_text())
-    seed["metadata"]["generation_status"] = "completed"
+    seed["metadata"]["generation_status"] = "complete"
     seed["metadata"]["requested_message_count"] = 2 * leads
     seed["campaign"]["leads_data"] = [
         {

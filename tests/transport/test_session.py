@@ -166,7 +166,7 @@ def test_read_timeout_is_applied_to_gets(sandbox: Sandbox) -> None:
 
 
 def test_default_timeout_is_always_set(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every request carries a (connect, read) timeout even when the caller sets none."""
+    """Every request carries a (connect, read, total) timeout even when the caller sets none."""
     seen: list[object] = []
     original = requests.Session.request
 
@@ -177,7 +177,7 @@ def test_default_timeout_is_always_set(sandbox: Sandbox, monkeypatch: pytest.Mon
     monkeypatch.setattr(requests.Session, "request", spy)
     with client_for(sandbox) as client:
         client.check_credits()
-    assert seen == [(5.0, 30.0)]
+    assert [(t.connect_timeout, t.read_timeout, t.total) for t in seen] == [(5.0, 30.0, 65.0)]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

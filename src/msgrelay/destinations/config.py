@@ -6,6 +6,7 @@
     type = "webhook"
     url = "https://hooks.acme.example/msgrelay"
     signing_secret_env = "ACME_SIGNING_SECRET"   # a secret only by the name of its variable
+    deliver_timeout = 30             # seconds one deliver call may take (default 60), for every type
 
     [[routes]]
     customer = "acme"                # automation_tool_customer_id; campaign = "..." narrows further
@@ -44,6 +45,8 @@ _ENV_SUFFIX = "_env"
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP = ("destinations", "routes")
 _ROUTE_KEYS = ("customer", "campaign", "to", "skip_empty")
+#: The relay's own setting of every instance, whatever its type (not handed to the type's factory).
+DELIVER_TIMEOUT = "deliver_timeout"
 
 
 @attrs.frozen(kw_only=True)
@@ -56,6 +59,7 @@ class InstanceSpec:
         values: setting key → text (TOML numbers and booleans as text).
         variables: for a key given as ``<key>_env``, the variable it was read from.
         table: ``[destinations.NAME]``, for messages.
+        deliver_timeout: seconds one ``deliver`` call may take (None: the relay's default).
     """
 
     name: str
@@ -63,6 +67,7 @@ class InstanceSpec:
     values: Mapping[str, str] = attrs.field(repr=False)
     variables: Mapping[str, str]
     table: str
+    deliver_timeout: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -123,6 +128,8 @@ class DestinationsConfig:
                 raise ConfigurationError(
                     text if text.startswith(self.path) else f"{self.path}: {spec.table}: {text}"
                 ) from None
+            if spec.deliver_timeout is not None:
+                registry.timeouts[spec.name] = spec.deliver_timeout
         for route in self.routes.routes:
             for name in route.to:
                 if name not in registry:
@@ -201,8 +208,13 @@ def _instance(
     values: dict[str, str] = {}
     variables: dict[str, str] = {}
     env = os.environ if environ is None else environ
+    timeout = table.get(DELIVER_TIMEOUT)
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600
+    ):
+        raise config.error(where, DELIVER_TIMEOUT, "must be a number of seconds above 0, at most 3600")
     for raw_key, value in table.items():
-        if raw_key == "type":
+        if raw_key in ("type", DELIVER_TIMEOUT):
             continue
         key = raw_key.removesuffix(_ENV_SUFFIX)
         if not SETTING_KEY.match(key):
@@ -218,7 +230,14 @@ def _instance(
             values[key], variables[key] = resolved, value
         else:
             values[key] = _text(config, where, raw_key, value)
-    return InstanceSpec(name=name, type=kind, values=values, variables=variables, table=where)
+    return InstanceSpec(
+        name=name,
+        type=kind,
+        values=values,
+        variables=variables,
+        table=where,
+        deliver_timeout=None if timeout is None else float(timeout),
+    )
 
 
 def _text(config: DestinationsConfig, where: str, key: str, value: Any) -> str:

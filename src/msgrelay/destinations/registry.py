@@ -35,6 +35,7 @@ from msgrelay.destinations.types import (
 from msgrelay.errors import PLUGIN_FAILURES, ConfigurationError, MsgrelayError
 
 __all__ = [
+    "DEFAULT_DELIVER_TIMEOUT",
     "DEFAULT_DESTINATION",
     "Deliver",
     "DeliverMany",
@@ -55,6 +56,10 @@ class DeliverMany(Protocol):
 
     def __call__(self, deliveries: Sequence[Delivery], /) -> Mapping[str, BaseException]: ...
 
+
+#: Seconds one ``deliver`` (or ``deliver_many``) call may take before the relay stops waiting for it and
+#: moves on; a config file's ``deliver_timeout`` sets it per instance (`DestinationRegistry.timeouts`).
+DEFAULT_DELIVER_TIMEOUT = 60.0
 
 #: The destination used when neither the caller nor ``MSGRELAY_DESTINATIONS`` names one.
 DEFAULT_DESTINATION = "store"
@@ -163,6 +168,12 @@ class DestinationRegistry:
         self._environ = environ
         #: What `close` closes: lazily built default instances and instances built from settings.
         self._closers: dict[str, Callable[[], None]] = {}
+        #: Seconds a ``deliver`` call of a destination may take, by name (a config's ``deliver_timeout``).
+        self.timeouts: dict[str, float] = {}
+
+    def timeout_of(self, name: str) -> float:
+        """Seconds one ``deliver`` call of ``name`` may take: its ``deliver_timeout``, else the default."""
+        return self.timeouts.get(name, DEFAULT_DELIVER_TIMEOUT)
 
     def registrar(self, plugin: str, on_error: Callable[[str], None]) -> RegisterDestination:
         """The ``register`` callback handed to one plugin's ``register_destinations``."""

@@ -22,6 +22,15 @@ Outcomes are recorded as deliveries complete, in small groups (`RECORD_EVERY` ou
 are released at once (`Ledger.release_claims`: pending, due now) for any worker to take, and
 counted in the report's ``released``.
 
+No ``deliver`` call holds the worker for ever: each runs in a thread of its own, and the worker waits
+for it at most the destination's ``deliver_timeout`` (`DestinationRegistry.timeout_of`, default 60 s).
+A call that outlasts it is left running, and its rows stay claimed: the heartbeat keeps renewing their
+lease and the round does not release them, so no worker (this one included) delivers them again while
+the call may still succeed. When the call returns, its outcome is recorded like any other (delivered,
+or retried with ``timed out after N s, then: <error>``). Only if the process ends first do the rows go
+back to the ledger (their lease runs out, or the next run frees them) and are delivered again: at least
+once, with the same key.
+
 A failed delivery follows `DeliveryPolicy.next_attempt_at`, the rule the fan-out follows too: dead after
 the last attempt or when retrying cannot help, else retried after the backoff or the far side's
 ``Retry-After``. `Deliverer` is the second of the two steps `msgrelay.relay.Relay` owns; it can run
@@ -38,7 +47,7 @@ import orjson
 
 from msgrelay.destinations import Destination
 from msgrelay.destinations.delivery import UPSCALE, Delivery, RelayContext
-from msgrelay.errors import ConfigurationError
+from msgrelay.errors import ConfigurationError, MsgrelayError
 from msgrelay.ledger.base import DeliveryClaim, Failure, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import describe_error
@@ -48,7 +57,15 @@ from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.upscale.convert import structure_lead
 
-__all__ = ["CHUNK_SHARE", "FIRST_CHUNK", "RECORD_AFTER", "RECORD_EVERY", "Deliverer", "check_batch_size"]
+__all__ = [
+    "CHUNK_SHARE",
+    "FIRST_CHUNK",
+    "RECORD_AFTER",
+    "RECORD_EVERY",
+    "Deliverer",
+    "DeliveryTimeoutError",
+    "check_batch_size",
+]
 
 #: Rows handed at once to a destination whose pace this relay has not measured yet: few enough that
 #: only a destination taking over lease / FIRST_CHUNK (300 / 16: 18 s) per delivery outlasts the lease
@@ -65,6 +82,48 @@ RECORD_AFTER = 1.0
 
 
 _Ready = tuple[DeliveryClaim, Delivery]
+_Failures = dict[str, BaseException]
+
+
+class DeliveryTimeoutError(MsgrelayError):
+    """A ``deliver`` call outlasted its destination's ``deliver_timeout`` (and then failed): retried."""
+
+    retryable = True
+
+
+class _Call:
+    """One ``deliver_batch`` call in a thread of its own, which the worker may stop waiting for."""
+
+    def __init__(self, destination: Destination, deliveries: list[Delivery]) -> None:
+        self._destination = destination
+        self._deliveries = deliveries
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._failures: _Failures = {}
+        self._late: Callable[[_Failures], None] | None = None
+        thread = threading.Thread(target=self._run, name="msgrelay-deliver", daemon=True)
+        thread.start()
+
+    def result(self, seconds: float, late: Callable[[_Failures], None]) -> _Failures | None:
+        """The failures, or None when the call outlasts ``seconds``: ``late`` then gets them when it ends."""
+        self._done.wait(seconds)
+        with self._lock:
+            if self._done.is_set():
+                return self._failures
+            self._late = late
+            return None
+
+    def _run(self) -> None:
+        try:
+            failures = self._destination.deliver_batch(self._deliveries)
+        except BaseException as exc:
+            failures = {d.key: exc for d in self._deliveries}
+        with self._lock:
+            self._failures = failures
+            self._done.set()
+            late = self._late
+        if late is not None:
+            late(failures)
 
 
 def check_batch_size(batch_size: int) -> int:
@@ -109,6 +168,9 @@ class Deliverer:
         #: Keeps the leases of the rows being delivered alive (`msgrelay.relay.heartbeat`).
         self.heartbeat = Heartbeat(ledger=ledger, owner=owner, lease=policy.lease, clock=clock)
         self._stop = threading.Event()
+        #: Rows whose ``deliver`` call outlasted its timeout and still runs: held, never released.
+        self._running_late: set[int] = set()
+        self._late_lock = threading.Lock()
 
     def run_due(
         self,
@@ -199,7 +261,9 @@ class Deliverer:
                     self.pace[name] = max(self.clock() - started, 0.0) / len(chunk)
         finally:
             lost |= beat.lost()
-            left = beat.held()
+            with self._late_lock:
+                # Rows of a call still running late stay claimed (and renewed) until it returns.
+                left = beat.held() - self._running_late
             beat.drop(left)
             if left:
                 # A stop (or an error) before these were delivered: due now, for any worker.
@@ -245,8 +309,10 @@ class Deliverer:
             ready = self._still_held(ready)
             if ready:
                 with DELIVERY_SECONDS.labels(destination=name).time():
-                    failures.update(destination.deliver_batch([d for _, d in ready]))
-                lost |= self._record(name, [c for c, _ in ready], failures, report)
+                    outcome = self._call(name, destination, ready, report)
+                if outcome is not None:
+                    failures.update(outcome)
+                    lost |= self._record(name, [c for c, _ in ready], failures, report)
             return lost
         # One at a time: each outcome recorded soon after it is known, in small groups.
         pending: list[DeliveryClaim] = []
@@ -257,7 +323,10 @@ class Deliverer:
             if claim.id in self.heartbeat.lost():
                 continue  # another worker's now
             with DELIVERY_SECONDS.labels(destination=name).time():
-                failures.update(destination.deliver_batch([delivery]))
+                outcome = self._call(name, destination, [(claim, delivery)], report)
+            if outcome is None:
+                break  # recorded when it returns; the rest go back to the ledger with the round
+            failures.update(outcome)
             pending.append(claim)
             if len(pending) >= RECORD_EVERY or time.monotonic() - flushed >= RECORD_AFTER:
                 lost |= self._record(name, pending, failures, report)
@@ -265,6 +334,36 @@ class Deliverer:
         if pending:
             lost |= self._record(name, pending, failures, report)
         return lost
+
+    def _call(
+        self, name: str, destination: Destination, ready: list[_Ready], report: RelayReport
+    ) -> _Failures | None:
+        """Deliver, waiting at most the destination's timeout: the failures, or None when the call runs on
+        (its rows stay claimed, and its outcome is recorded when it returns)."""
+        seconds = self.plugins.destinations.timeout_of(name)
+        claims = [c for c, _ in ready]
+        ids = {c.id for c in claims}
+        with self._late_lock:
+            self._running_late |= ids  # before the call starts: a round ending meanwhile keeps them
+
+        def late(failures: _Failures) -> None:
+            timed_out = f"timed out after {seconds:g} s, then: "
+            failures = {
+                key: DeliveryTimeoutError(timed_out + describe_error(exc)) for key, exc in failures.items()
+            }
+            try:
+                self._record(name, claims, failures, RelayReport())
+            finally:
+                with self._late_lock:
+                    self._running_late -= ids
+
+        outcome = _Call(destination, [d for _, d in ready]).result(seconds, late)
+        if outcome is None:
+            report.note(f"{name}: timed out after {seconds:g} s; recorded when the call returns")
+            return None
+        with self._late_lock:
+            self._running_late -= ids
+        return outcome
 
     def _still_held(self, ready: list[_Ready]) -> list[_Ready]:
         gone = self.heartbeat.lost()

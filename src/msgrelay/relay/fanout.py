@@ -2,9 +2,14 @@
 
 For each due batch in the ledger's inbox::
 
-    claim → retrieve (wait while 202) → on_generation_complete → transform_lead (a fold)
+    claim → retrieve → on_generation_complete → transform_lead (a fold)
           → on_message_fetched (per message)
           → items + one outbox row per (destination, lead), in one transaction
+
+A generation not complete yet (retrieve answers 202) is never waited on in-line, which would hold the
+worker, and every complete batch behind it, for minutes: the batch goes back to the inbox to be retrieved
+again after a backoff (`INCOMPLETE_BACKOFF_MAX` at most), with the progress as its ``last_error``, and is
+dead-lettered once it has stayed incomplete ``wait_timeout`` seconds from its arrival.
 
 A Collect request goes the same way with its messages: ``on_message_fetched`` per message, then one
 outbox row per (destination, message).
@@ -34,7 +39,7 @@ from msgrelay.collect.client import CollectClient
 from msgrelay.collect.convert import encode as encode_collect
 from msgrelay.destinations.delivery import COLLECT, UPSCALE, GeneratedMessage, RelayContext
 from msgrelay.destinations.routes import RouteTable
-from msgrelay.errors import ConfigurationError
+from msgrelay.errors import ConfigurationError, MsgrelayError
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import PluginError, describe_error
@@ -44,10 +49,22 @@ from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
 from msgrelay.relay.route import Choice, choose_destinations
 from msgrelay.relay.stream import ItemIds, ItemSpool, complete_messages, fold_in_chunks, is_empty
-from msgrelay.upscale.client import UpscaleClient
+from msgrelay.transport.retry import jittered_backoff
+from msgrelay.upscale.client import UpscaleClient, progress_of
 from msgrelay.upscale.models import Lead, RetrieveResult
 
-__all__ = ["CollectSource", "FanOut", "UpscaleSource"]
+__all__ = ["INCOMPLETE_BACKOFF_BASE", "INCOMPLETE_BACKOFF_MAX", "CollectSource", "FanOut", "UpscaleSource"]
+
+#: The first wait before retrieving an incomplete generation again (when no ``poll_interval`` is set).
+INCOMPLETE_BACKOFF_BASE = 2.0
+#: The longest wait between two retrievals of an incomplete generation.
+INCOMPLETE_BACKOFF_MAX = 30.0
+
+
+class GenerationIncompleteError(MsgrelayError):
+    """The generation is not complete yet (retrieve answered 202): retrieved again later."""
+
+    retryable = True
 
 
 class CollectSource(Protocol):
@@ -60,7 +77,6 @@ class UpscaleSource(Protocol):
     """What the relay needs from `msgrelay.upscale.UpscaleClient`."""
 
     def retrieve_messages(self, secure_request_id: str) -> RetrieveResult: ...
-    def wait_for_completion(self, secure_request_id: str, *, timeout: float = ...) -> RetrieveResult: ...
 
 
 class FanOut:
@@ -80,9 +96,10 @@ class FanOut:
         upscale: an Upscale client, or a function making one on first use (default `UpscaleClient()`,
             configured from the environment).
         collect: the same for Collect (default `CollectClient()`).
-        wait_timeout: seconds to wait for a generation that is not complete yet.
-        poll_interval: the first wait between polls of a generation not complete yet (None: the
-            client's default).
+        wait_timeout: seconds a generation may stay incomplete, from its batch's arrival, before the
+            batch is dead-lettered; meanwhile it is retrieved again with backoff, never waited on.
+        poll_interval: the first wait before retrieving an incomplete generation again (None:
+            `INCOMPLETE_BACKOFF_BASE`).
     """
 
     def __init__(
@@ -120,11 +137,9 @@ class FanOut:
     def run_due(self, report: RelayReport, *, source: str | None = None, batch_id: str | None = None) -> int:
         """Claim and fan out every due batch (of one source or batch, if given); the number claimed."""
         count = 0
-        # The claim covers the wait for an incomplete generation, then a normal lease for the rest.
-        lease = self.wait_timeout + self.policy.lease
         while (
             claim := self.ledger.claim_batch(
-                self.owner, now=self.clock(), lease=lease, source=source, batch_id=batch_id
+                self.owner, now=self.clock(), lease=self.policy.lease, source=source, batch_id=batch_id
             )
         ) is not None:
             self.run_one(claim, report)
@@ -140,6 +155,8 @@ class FanOut:
                 self._fan_out_collect(claim, report)
             else:
                 raise ConfigurationError(f"no relay for source {claim.source!r}")
+        except GenerationIncompleteError as exc:
+            self._reschedule(claim, exc, report)
         except Exception as exc:  # retried later, then dead-lettered; at once if retrying cannot help
             error = describe_error(exc)
             report.batch_failures += 1
@@ -147,6 +164,32 @@ class FanOut:
             now = self.clock()
             retry_at = self.policy.next_attempt_at(claim.attempts, exc, now=now)
             self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=retry_at, now=now)
+
+    def _reschedule(
+        self, claim: BatchClaim, incomplete: GenerationIncompleteError, report: RelayReport
+    ) -> None:
+        """Give an incomplete batch back to be retrieved again after a backoff, or dead-letter it once it
+        has been incomplete ``wait_timeout`` seconds since it arrived."""
+        now = self.clock()
+        batch = self.ledger.get_batch(claim.source, claim.batch_id) or {}
+        arrived = float(batch.get("created_at") or now)
+        give_up = arrived + self.wait_timeout
+        if now >= give_up:
+            error = f"generation still not complete {now - arrived:.0f} s after it arrived ({incomplete})"
+            report.batch_failures += 1
+            report.note(f"batch {claim.batch_id}: {error}")
+            self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=None, now=now)
+            return
+        wait = jittered_backoff(
+            claim.attempts,
+            base=self.poll_interval or INCOMPLETE_BACKOFF_BASE,
+            ceiling=INCOMPLETE_BACKOFF_MAX,
+            rng=self.policy.rng,
+        )
+        # One last look at the deadline itself, so a batch completing just before it is not lost.
+        retry_at = min(now + wait, give_up)
+        error = f"{incomplete}; retrieved again in {retry_at - now:.3g} s"
+        self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=retry_at, now=now)
 
     def close(self) -> None:
         """Close the clients this step made (not one it was given, nor one a given factory made)."""
@@ -211,13 +254,10 @@ class FanOut:
         result = client.retrieve_messages(secure_request_id)
         POLLS.labels(outcome="complete" if result.is_complete else "partial").inc()
         if not result.is_complete:
-            if self.poll_interval is None:
-                result = client.wait_for_completion(secure_request_id, timeout=self.wait_timeout)
-            else:  # an `UpscaleClient` option, not part of the minimal `UpscaleSource`
-                waiter: Any = client
-                result = waiter.wait_for_completion(
-                    secure_request_id, timeout=self.wait_timeout, initial_interval=self.poll_interval
-                )
+            progress = progress_of(result, secure_request_id)
+            raise GenerationIncompleteError(
+                f"generation not complete yet ({progress.generated} of {progress.requested} messages)"
+            )
         return result
 
     def _fan_out_upscale(self, claim: BatchClaim, report: RelayReport) -> None:

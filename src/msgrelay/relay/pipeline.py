@@ -2,7 +2,7 @@
 
 For each batch (a ``secure_request_id``) in the ledger's inbox::
 
-    claim → retrieve (wait while 202) → on_generation_complete → transform_lead (a fold)
+    claim → retrieve (202: again later) → on_generation_complete → transform_lead (a fold)
           → on_message_fetched (per message)
           → items + one outbox row per (destination, lead), in one transaction
     claim outbox rows → deliver (batched per destination) → delivered | retry with backoff | dead letter
@@ -70,9 +70,10 @@ class Relay:
         policy: retry and dead-letter policy.
         batch_size: deliveries claimed together (at least 1); they are delivered and recorded per
             destination, in chunks sized to the destination's pace.
-        wait_timeout: seconds to wait for a generation that is not complete yet.
-        poll_interval: the first wait between polls of a generation not complete yet (None: the
-            client's default).
+        wait_timeout: seconds a generation may stay incomplete, from its batch's arrival, before the
+            batch is dead-lettered; meanwhile it is retrieved again with backoff, never waited on, so it
+            holds up no other batch (`msgrelay.relay.fanout`).
+        poll_interval: the first wait before retrieving an incomplete generation again (None: 2 s).
         poll_after / poll_give_up: when submissions whose batch never arrived are first polled, and
             when they are given up (`poll_due`); default ``MSGRELAY_POLL_AFTER`` (900 s) and
             ``MSGRELAY_POLL_GIVE_UP`` (172800 s).

@@ -13,6 +13,7 @@ import requests
 import urllib3.exceptions
 
 from msgrelay import errors
+from msgrelay.transport.deadline import DeadlineExceeded
 from msgrelay.transport.redact import CREDENTIAL_HEADERS, REDACTED, Secret, redact_text, redact_url
 from msgrelay.transport.retry import parse_retry_after
 
@@ -109,6 +110,14 @@ def map_request_exception(exc: requests.RequestException, *, method: str, url: s
     """The msgrelay error for anything `requests` raises. The one boundary where they are mapped."""
     reached = not _never_connected(exc)
     name = type(exc).__name__
+    if isinstance(exc, DeadlineExceeded):
+        return errors.TimeoutError(
+            f"no complete answer within the call's {exc.seconds:g} s deadline; "
+            "the request may have been processed",
+            method=method,
+            url=url,
+            may_have_reached_server=True,
+        )
     if isinstance(exc, requests.ConnectTimeout):
         return errors.TimeoutError("connect timed out", method=method, url=url, may_have_reached_server=False)
     if isinstance(exc, requests.Timeout):

@@ -16,35 +16,69 @@ from urllib.parse import urlencode
 import attrs
 import orjson
 import requests
+import urllib3
 
 from msgrelay import errors
 from msgrelay._version import __version__
 from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from msgrelay.transport.deadline import enforce_deadlines
 from msgrelay.transport.mapping import error_for_response, map_request_exception
 from msgrelay.transport.redact import Secret, redact_url
 from msgrelay.transport.retry import RetryPolicy, parse_retry_after
 
-__all__ = ["DEFAULT_TIMEOUT", "Timeout", "Transport", "user_agent"]
+__all__ = ["DEFAULT_TIMEOUT", "Timeout", "Transport", "default_deadline", "user_agent"]
 
 logger = logging.getLogger(__name__)
 
 
+#: The shortest default deadline of a whole call: long enough for a large answer on a slow link.
+MIN_DEFAULT_DEADLINE = 30.0
+
+
+def default_deadline(connect: float, read: float) -> float:
+    """The deadline of a whole call when none is given: ``max(30, connect + 2 * read)`` seconds."""
+    return max(MIN_DEFAULT_DEADLINE, connect + 2 * read)
+
+
 @attrs.frozen
 class Timeout:
-    """Seconds to wait for the connection, then for each read. Both always set."""
+    """Seconds to wait for the connection, then for each read, and for the whole call. Always set.
+
+    ``connect`` and ``read`` bound each socket operation; ``total`` bounds the call from its start to
+    the last byte of the answer, however slowly a server trickles it (`msgrelay.transport.deadline`).
+    Left out, ``total`` is `default_deadline`: ``max(30, connect + 2 * read)`` seconds.
+    """
 
     connect: float = DEFAULT_CONNECT_TIMEOUT
     read: float = DEFAULT_READ_TIMEOUT
+    total: float | None = None
+
+    @property
+    def deadline(self) -> float:
+        """Seconds the whole call may take: ``total``, else `default_deadline`."""
+        return self.total if self.total is not None else default_deadline(self.connect, self.read)
+
+    def for_requests(self) -> Any:
+        """The ``timeout=`` argument for `requests` on a session with `enforce_deadlines`.
+
+        A `urllib3.Timeout`, which `requests` hands to urllib3 unchanged; typed `Any` because the
+        `requests` stubs list only numbers and pairs.
+        """
+        return urllib3.Timeout(connect=self.connect, read=self.read, total=self.deadline)
 
     @classmethod
-    def coerce(cls, value: Timeout | float | tuple[float, float] | None) -> Timeout:
-        """Accept a `Timeout`, one number for both, or a ``(connect, read)`` pair."""
+    def coerce(
+        cls, value: Timeout | float | tuple[float, float] | tuple[float, float, float] | None
+    ) -> Timeout:
+        """Accept a `Timeout`, one number for both, or a ``(connect, read)`` or ``(connect, read, total)``
+        tuple."""
         if value is None:
             return cls()
         if isinstance(value, Timeout):
             return value
         if isinstance(value, tuple):
-            return cls(float(value[0]), float(value[1]))
+            total = float(value[2]) if len(value) > 2 else None
+            return cls(float(value[0]), float(value[1]), total)
         return cls(float(value), float(value))
 
 
@@ -67,11 +101,15 @@ class Transport:
         base_url: the API root, without a trailing slash.
         auth: a `requests` auth object; its secret is kept out of logs and errors.
         secrets: strings to scrub from any vendor text that ends up in an exception.
-        timeout: a `Timeout`, a number, or a ``(connect, read)`` pair.
+        timeout: a `Timeout`, a number, or a ``(connect, read)`` pair (or ``(connect, read, total)``);
+            each attempt ends at the timeout's `Timeout.deadline`, however slowly the server answers,
+            with a `msgrelay.errors.TimeoutError` (an attempt, not the retries: a GET that ran out of
+            time is retried by ``retry``, a POST never).
         retry: the `RetryPolicy`.
         user_agent_extra: appended to the User-Agent (your app's ``name/version``).
         trust_env: whether `requests` reads proxies and ``.netrc`` from the environment.
-        session: a session to use instead of a new one (the transport then does not close it).
+        session: a session to use instead of a new one (the transport then does not close it); a
+            `msgrelay.transport.deadline.DeadlineAdapter` replaces its plain `requests` adapters.
         sleep: called to wait between attempts (tests pass a recorder).
     """
 
@@ -94,7 +132,7 @@ class Transport:
         self._secrets = tuple(s if isinstance(s, Secret) else Secret(s) for s in secrets if s)
         self._sleep = sleep
         self._owns_session = session is None
-        self.session = session or requests.Session()
+        self.session = enforce_deadlines(session or requests.Session())
         self.session.trust_env = trust_env
         self.session.auth = auth
         self.session.headers.update(
@@ -144,7 +182,7 @@ class Transport:
                     params=params,
                     data=data,
                     headers=send_headers,
-                    timeout=(self.timeout.connect, self.timeout.read),
+                    timeout=self.timeout.for_requests(),
                     # A redirect would carry the Api-Key header to wherever it points (requests
                     # strips only Authorization), and would turn a POST into a GET: never follow one.
                     allow_redirects=False,

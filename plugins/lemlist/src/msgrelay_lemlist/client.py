@@ -22,7 +22,13 @@ from urllib.parse import quote
 import requests
 
 from msgrelay.errors import ApiError, RateLimitedError, ResponseDecodeError
-from msgrelay.transport import map_request_exception, parse_retry_after, redact_url, user_agent
+from msgrelay.transport import (
+    enforce_deadlines,
+    map_request_exception,
+    parse_retry_after,
+    redact_url,
+    user_agent,
+)
 from msgrelay_lemlist._version import __version__
 from msgrelay_lemlist.errors import ALREADY_IN_CAMPAIGN, api_error
 from msgrelay_lemlist.pacing import RateLimiter, limiter_for
@@ -80,7 +86,7 @@ class LemlistClient:
         self.settings = settings
         self.limiter = limiter if limiter is not None else limiter_for(settings.api_key)
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self.session = enforce_deadlines(session if session is not None else requests.Session())
         # A key in ``.netrc`` or a proxy from the environment has no business with this destination.
         self.session.trust_env = False
         self.session.auth = requests.auth.HTTPBasicAuth("", settings.api_key)
@@ -174,7 +180,7 @@ class LemlistClient:
                     url,
                     params=params,
                     json=json,
-                    timeout=(self.settings.timeout.connect, self.settings.timeout.read),
+                    timeout=self.settings.timeout.for_requests(),
                     allow_redirects=False,  # a redirect would carry the key elsewhere
                 )
             except requests.RequestException as exc:

@@ -29,6 +29,7 @@ from msgrelay import Delivery
 from msgrelay.destinations import RegisterDestination
 from msgrelay.errors import ApiError, NotFoundError, Problem, ValidationError
 from msgrelay.transport import (
+    enforce_deadlines,
     error_for_response,
     map_request_exception,
     redact_text,
@@ -81,7 +82,7 @@ class WebhookDestination:
         self.clock = clock
         self._safe_url = safe_url(config.url)
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self.session = enforce_deadlines(session if session is not None else requests.Session())
         self.session.trust_env = trust_env
         agent = f"msgrelay-webhook/{__version__}" + (f" {user_agent_extra}" if user_agent_extra else "")
         self.session.headers["User-Agent"] = user_agent(agent)
@@ -112,7 +113,7 @@ class WebhookDestination:
                 self.config.url,
                 data=body,
                 headers=headers,
-                timeout=(self.config.timeout.connect, self.config.timeout.read),
+                timeout=self.config.timeout.for_requests(),
                 allow_redirects=False,
             )
         except requests.RequestException as exc:

@@ -1,0 +1,197 @@
+"""The total deadline of an HTTP call: a server trickling its answer cannot hold a call past it."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from msgrelay import errors
+from msgrelay.transport import (
+    DeadlineExceeded,
+    RetryPolicy,
+    Timeout,
+    Transport,
+    default_deadline,
+    enforce_deadlines,
+)
+from msgrelay.transport.retry import NO_RETRIES
+
+#: Seconds between two trickled bytes: each read returns well within any read timeout below.
+TRICKLE = 0.2
+#: A generous bound, far below what the trickle would take (60 s), and far above the 1 s deadline.
+BOUND = 30.0
+
+
+class TrickleServer:
+    """A loopback HTTP server answering every request one byte every `TRICKLE` seconds.
+
+    ``mode="headers"``: the status line and headers themselves trickle, and would take about 60 s.
+    ``mode="body"``: the headers come at once; the 300-byte body trickles.
+    """
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.requests: list[bytes] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._accepter = threading.Thread(target=self._accept, daemon=True)
+        self._accepter.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        for thread in [self._accepter, *self._threads]:
+            thread.join(10)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            self.requests.append(data.split(b"\r\n", 1)[0])
+            body = b"x" * 300
+            if self.mode == "headers":
+                head, trickled = b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 300 + b"\r\n\r\n"
+            else:
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+                trickled = body
+            try:
+                conn.sendall(head)
+                for byte in trickled:
+                    if self._stop.wait(TRICKLE):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return  # the client gave up: what the deadline is for
+
+
+@pytest.fixture(params=["headers", "body"])
+def trickle(request: pytest.FixtureRequest) -> Iterator[TrickleServer]:
+    server = TrickleServer(request.param)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_trickled_get_ends_at_its_deadline_with_a_timeout_error(trickle: TrickleServer) -> None:
+    """Each byte comes well within the 1 s read timeout, yet the call ends at its 1 s deadline."""
+    transport = Transport(
+        base_url=trickle.url, auth=None, timeout=Timeout(connect=1.0, read=1.0, total=1.0), retry=NO_RETRIES
+    )
+    started = time.monotonic()
+    with pytest.raises(errors.TimeoutError, match="1 s deadline") as caught:
+        transport.request("GET", "/slow")
+    assert time.monotonic() - started < BOUND
+    assert caught.value.may_have_reached_server is True
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+    transport.close()
+
+
+def test_a_trickled_post_is_never_resent(trickle: TrickleServer) -> None:
+    """A POST that ran out of time may have been processed: raised, not retried, whatever the policy."""
+    waits: list[float] = []
+    transport = Transport(
+        base_url=trickle.url,
+        auth=None,
+        timeout=Timeout(connect=1.0, read=1.0, total=1.0),
+        retry=RetryPolicy(max_attempts=3),
+        sleep=waits.append,
+    )
+    with pytest.raises(errors.TimeoutError):
+        transport.request("POST", "/slow", json={"a": 1})
+    assert waits == []
+    assert trickle.requests == [b"POST /slow HTTP/1.1"]
+    transport.close()
+
+
+def test_a_trickled_get_is_retried_by_the_policy(trickle: TrickleServer) -> None:
+    """A GET that ran out of time is retried like any read timeout, each attempt with its deadline."""
+    waits: list[float] = []
+    transport = Transport(
+        base_url=trickle.url,
+        auth=None,
+        timeout=Timeout(connect=1.0, read=1.0, total=0.5),
+        retry=RetryPolicy(max_attempts=2),
+        sleep=waits.append,
+    )
+    started = time.monotonic()
+    with pytest.raises(errors.TimeoutError):
+        transport.request("GET", "/slow")
+    assert time.monotonic() - started < BOUND
+    assert len(waits) == 1
+    assert trickle.requests == [b"GET /slow HTTP/1.1"] * 2
+    transport.close()
+
+
+def test_a_plugin_session_gets_the_same_deadline(trickle: TrickleServer) -> None:
+    """A plain `requests` session given `enforce_deadlines` ends a trickled call with `DeadlineExceeded`,
+    a `requests.Timeout`, so a plugin's ``except requests.RequestException`` still catches it."""
+    session = enforce_deadlines(requests.Session())
+    started = time.monotonic()
+    with session, pytest.raises(requests.Timeout) as caught:
+        session.get(trickle.url + "/slow", timeout=Timeout(1.0, 1.0, 1.0).for_requests())
+    assert time.monotonic() - started < BOUND
+    assert isinstance(caught.value, DeadlineExceeded)
+    assert caught.value.seconds == 1.0
+
+
+def test_a_quick_answer_is_unaffected_and_the_connection_reused() -> None:
+    """Within its deadline a call works as before, and its connection goes back to the pool."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        accepted.append(1)
+        with conn:
+            for _ in range(2):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    transport = Transport(base_url=url, auth=None, timeout=Timeout(1.0, 1.0, 0.5), retry=NO_RETRIES)
+    for _ in range(2):
+        assert transport.request_json("GET", "/quick") == (200, {})
+    thread.join(10)
+    listener.close()
+    transport.close()
+    assert accepted == [1]
+
+
+def test_the_default_deadline() -> None:
+    """Left out, the deadline is max(30, connect + 2 * read); given, it is used as is."""
+    assert Timeout().deadline == default_deadline(5.0, 30.0) == 65.0
+    assert Timeout(1.0, 1.0).deadline == 30.0
+    assert Timeout.coerce((2.0, 3.0, 4.0)) == Timeout(2.0, 3.0, 4.0)
+    urllib3_timeout = Timeout(2.0, 3.0, 4.0).for_requests()
+    assert (urllib3_timeout.connect_timeout, urllib3_timeout.total) == (2.0, 4.0)
