@@ -177,15 +177,11 @@ def floor(home: Path, leads: int) -> dict[str, Any]:
     ledger = SQLiteLedger(home / "ledger.sqlite3")
     ledger.status()  # creates the schema
     ledger.close()
-    Store(home / "store.sqlite3").summary()
+    # The store's own tables (and indexes), as the relay writes them.
+    made = Store(home / "store.sqlite3")
+    made.check()
+    made.close()
     store_conn = connect(home / "store.sqlite3", synchronous="FULL")
-    store_conn.executescript(
-        "CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
-        " destination TEXT NOT NULL, source TEXT NOT NULL, batch_id TEXT NOT NULL, item_id TEXT NOT NULL,"
-        " customer_id TEXT, campaign_id TEXT, linkedin TEXT, extra TEXT, delivered_at REAL NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS messages (delivery INTEGER NOT NULL REFERENCES deliveries (id),"
-        " message_type TEXT NOT NULL, text TEXT);"
-    )
     ledger_conn = connect(home / "ledger.sqlite3", synchronous="FULL")
     items = [(UPSCALE, batch, lead["external_prospect_id"], json.dumps(lead)) for lead in body]
     keys = [delivery_key("store", UPSCALE, batch, item[2]) for item in items]
