@@ -261,13 +261,36 @@ def decode_profile(body: bytes) -> pstats.Stats:
     return pstats.Stats(profiler)
 
 
+def relay_only(*, quick: bool) -> int:
+    """``--only relay``: the relay section alone, printed with its two targets."""
+    leads, runs, same_home_runs = (2_000, 3, 4) if quick else (10_000, 5, 10)
+    with tempfile.TemporaryDirectory(prefix="msgrelay-bench-") as tmp:
+        try:
+            table, r, _ = bench_relay(leads, runs, same_home_runs, Path(tmp))
+        except RelayBenchError as exc:
+            print(f"relay: failed: {exc}", file=sys.stderr)
+            return 1
+    print(table.markdown())
+    print(f"relay ÷ floor: {r.rate / r.floor_rate:.2f}{X} ({r.rate:,.0f} vs {r.floor_rate:,.0f} leads/s)")
+    flat = r.last_three / r.first_three
+    print(f"last three ÷ first three: {flat:.2f}{X} ({r.first_three:,.0f} → {r.last_three:,.0f} leads/s)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--quick", action="store_true", help="small sizes, 5 rounds: checks the benchmarks run"
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"where to write (default {RESULTS})")
+    parser.add_argument(
+        "--only",
+        choices=("relay",),
+        help="run one section and print its table and targets (RESULTS.md is left alone)",
+    )
     args = parser.parse_args()
+    if args.only == "relay":
+        return relay_only(quick=args.quick)
     sizes = (1_000, 10_000) if args.quick else payloads.SIZES
     relay_leads, relay_runs, same_home_runs = (2_000, 3, 4) if args.quick else (10_000, 5, 10)
     timing_rounds = 5 if args.quick else timing.ROUNDS
