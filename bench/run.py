@@ -240,7 +240,7 @@ def bench_relay(
     )
     table.notes.append(
         "Where the relay's time goes beyond the floor's (cProfile and `sqlite3` timings of one batch, "
-        "issue 14): the floor commits 4 transactions, the relay about 65: each delivery round of "
+        "issue 14): the floor commits 4 transactions, the relay about 70: each delivery round of "
         "`--batch-size` (500) rows commits its claim, the store's rows and the outcomes, each an fsync "
         "under `synchronous=FULL`. Its own work besides is the retrieve (HTTP and decode), the join with "
         "the submitted leads, the hooks, and building each lead twice (at fan-out for the hooks, at "
