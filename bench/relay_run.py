@@ -15,6 +15,10 @@ The sandbox serves in this process, so its work (building the retrieve body) cou
 ``executemany`` in one transaction, WAL and ``synchronous=FULL`` as msgrelay opens them: what the
 relay's writes cost with no relay around them.
 
+``--store-only`` times the built-in store alone: RUNS batches of LEADS leads into one store through
+`Store.deliver_many`, 500 deliveries a call as the relay's delivery rounds hand them over, so the
+cost of the store's key index as the store grows is seen apart from the rest of the relay.
+
 With ``--profile FILE``, one more batch is relayed in the main thread under cProfile, and the stats
 are written there. ``--int-poll-timeout`` is a diagnostic: it serves with waitress's poll timeout
 rounded up to a whole second, for when `msgrelay.web.server` passes one that waitress truncates to 0
@@ -32,13 +36,14 @@ import queue
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from msgrelay.destinations.delivery import UPSCALE
+from msgrelay.destinations.delivery import UPSCALE, Delivery, RelayContext
 from msgrelay.destinations.store import Store
 from msgrelay.ledger import SQLiteLedger, delivery_key
 from msgrelay.ledger.sqlite.connection import connect, write_transaction
@@ -47,6 +52,7 @@ from msgrelay.relay import Relay, RelayReport, RelayWorker
 from msgrelay.relay.submit import submit_once
 from msgrelay.sandbox import Sandbox
 from msgrelay.upscale.client import UpscaleClient
+from msgrelay.upscale.convert import structure_lead
 from msgrelay.upscale.models import GenerationRequest, LeadInput, MessageStep
 from msgrelay.web.receiver import Receiver, notification_url
 from msgrelay.web.server import BackgroundServer
@@ -177,15 +183,11 @@ def floor(home: Path, leads: int) -> dict[str, Any]:
     ledger = SQLiteLedger(home / "ledger.sqlite3")
     ledger.status()  # creates the schema
     ledger.close()
-    Store(home / "store.sqlite3").summary()
+    # The store's own tables (and indexes), as the relay writes them.
+    made = Store(home / "store.sqlite3")
+    made.check()
+    made.close()
     store_conn = connect(home / "store.sqlite3", synchronous="FULL")
-    store_conn.executescript(
-        "CREATE TABLE IF NOT EXISTS deliveries (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
-        " destination TEXT NOT NULL, source TEXT NOT NULL, batch_id TEXT NOT NULL, item_id TEXT NOT NULL,"
-        " customer_id TEXT, campaign_id TEXT, linkedin TEXT, extra TEXT, delivered_at REAL NOT NULL);"
-        "CREATE TABLE IF NOT EXISTS messages (delivery INTEGER NOT NULL REFERENCES deliveries (id),"
-        " message_type TEXT NOT NULL, text TEXT);"
-    )
     ledger_conn = connect(home / "ledger.sqlite3", synchronous="FULL")
     items = [(UPSCALE, batch, lead["external_prospect_id"], json.dumps(lead)) for lead in body]
     keys = [delivery_key("store", UPSCALE, batch, item[2]) for item in items]
@@ -239,6 +241,30 @@ def floor(home: Path, leads: int) -> dict[str, Any]:
     ledger_conn.close()
     store_conn.close()
     return {"seconds": seconds, "leads": leads, "tables": times}
+
+
+def store_only(home: Path, leads: int, runs: int) -> list[dict[str, Any]]:
+    """``runs`` batches of ``leads`` deliveries into one store, 500 a `Store.deliver_many`; the seconds."""
+    built = [structure_lead(lead) for lead in sandbox_body(leads)]
+    store = Store(home / "store.sqlite3")
+    out = []
+    for run in range(runs):
+        context = RelayContext(source=UPSCALE, batch_id=str(uuid.uuid4()))
+        deliveries = [
+            Delivery(
+                destination="store",
+                key=delivery_key("store", UPSCALE, context.batch_id, lead.external_prospect_id),
+                context=context,
+                lead=lead,
+            )
+            for lead in built
+        ]
+        start = time.perf_counter()
+        for first in range(0, leads, 500):
+            store.deliver_many(deliveries[first : first + 500])
+        out.append({"seconds": time.perf_counter() - start, "leads": leads, "run": run})
+    store.close()
+    return out
 
 
 def sandbox_body(leads: int) -> list[dict[str, Any]]:
@@ -325,10 +351,14 @@ if __name__ == "__main__":
     parser.add_argument("--int-poll-timeout", action="store_true")
     parser.add_argument("--same-home", action="store_true", help="every run relays into one home")
     parser.add_argument("--floor", action="store_true", help="write the relay's rows directly, RUNS times")
+    parser.add_argument("--store-only", action="store_true", help="RUNS batches into one store, store alone")
     args = parser.parse_args()
     if args.int_poll_timeout:
         _whole_second_poll_timeout()
-    if args.floor:
+    if args.store_only:
+        with tempfile.TemporaryDirectory(prefix="msgrelay-store-") as tmp:
+            print(json.dumps({"runs": store_only(Path(tmp), args.leads, args.runs)}))
+    elif args.floor:
         with tempfile.TemporaryDirectory(prefix="msgrelay-floor-") as tmp:
             floors = [floor(Path(tmp) / f"run-{run}", args.leads) for run in range(args.runs)]
         print(json.dumps({"runs": floors}))

@@ -2,7 +2,8 @@
 
 It lets a new user see results with no third-party account: ``msgrelay relay ID`` delivers to it by
 default, and ``msgrelay relay --export jsonl`` prints what it holds. A delivery whose key is already
-stored is dropped, so a retried or repeated delivery never doubles a row.
+stored for its batch is dropped, so a retried or repeated delivery never doubles a row (a key names
+its batch: `msgrelay.destinations.storeschema`, which also holds the tables and their migration).
 
 The file is ``$MSGRELAY_HOME/store.sqlite3``; a host can register a `Store` at another path under
 another name with `Store.register_as`. When the ledger is PostgreSQL (``MSGRELAY_LEDGER_URL``), the
@@ -28,6 +29,7 @@ from msgrelay.destinations.export import export_csv, export_jsonl, export_row
 from msgrelay.destinations.pgstore import PostgresStore
 from msgrelay.destinations.registry import RegisterDestination
 from msgrelay.destinations.rows import STORED_COLUMNS, batch_failures, loads, store_rows
+from msgrelay.destinations.storeschema import migrate_store
 from msgrelay.ledger.sqlite.connection import connect, write_transaction
 from msgrelay.ledger.url import is_postgres_url, ledger_url
 from msgrelay.plugins.hookspecs import hookimpl
@@ -35,34 +37,6 @@ from msgrelay.plugins.hookspecs import hookimpl
 __all__ = ["STORE_FILE", "Store", "open_store", "register_destinations"]
 
 STORE_FILE = "store.sqlite3"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    destination TEXT NOT NULL,
-    source TEXT NOT NULL,
-    batch_id TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    customer_id TEXT,
-    campaign_id TEXT,
-    linkedin TEXT,
-    extra TEXT,
-    delivered_at REAL NOT NULL
-);
--- The vendor's status and failure fields of each batch delivered here (`RelayContext.failures`).
-CREATE TABLE IF NOT EXISTS batches (
-    source TEXT NOT NULL,
-    batch_id TEXT NOT NULL,
-    failures TEXT NOT NULL,
-    PRIMARY KEY (source, batch_id)
-);
--- Appended in delivery order, so an export reads it in rowid order with no index of its own.
-CREATE TABLE IF NOT EXISTS messages (
-    delivery INTEGER NOT NULL REFERENCES deliveries (id),
-    message_type TEXT NOT NULL,
-    text TEXT
-);
-"""
 
 
 class Store:
@@ -102,7 +76,12 @@ class Store:
         if conn is None:
             # synchronous=FULL: a delivery the ledger records as made must survive a power loss too.
             conn = connect(path, synchronous="FULL", role="store")
-            conn.executescript(_SCHEMA)
+            try:
+                with write_transaction(conn):
+                    migrate_store(conn, path)
+            except BaseException:
+                conn.close()
+                raise
             conns[path] = conn
         if not write:
             yield conn
@@ -118,7 +97,7 @@ class Store:
 
     # --- the destination -------------------------------------------------------------------------
     def deliver(self, delivery: Delivery) -> None:
-        """Store one delivery (a repeat of a stored key is dropped)."""
+        """Store one delivery (a repeat of a key stored for its batch is dropped)."""
         self.deliver_many([delivery])
 
     def deliver_many(self, deliveries: Sequence[Delivery]) -> Mapping[str, BaseException]:
@@ -213,7 +192,7 @@ class Store:
 _DELIVERY_COLUMNS = 10
 _INSERT_DELIVERIES = (
     "INSERT INTO deliveries (key, destination, source, batch_id, item_id, customer_id, campaign_id, linkedin,"
-    " extra, delivered_at) VALUES {values} ON CONFLICT (key) DO NOTHING RETURNING id, key"
+    " extra, delivered_at) VALUES {values} ON CONFLICT (source, batch_id, key) DO NOTHING RETURNING id, key"
 )
 _DELIVERY_VALUES = "(" + ", ".join("?" * _DELIVERY_COLUMNS) + ")"
 
@@ -221,9 +200,9 @@ _DELIVERY_VALUES = "(" + ", ".join("?" * _DELIVERY_COLUMNS) + ")"
 def _insert_deliveries(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> dict[str, int]:
     """Insert delivery rows (distinct keys, in order); the new rows' ids by key.
 
-    A key stored already is dropped by ``ON CONFLICT`` and gets no id. One multi-row ``INSERT`` per
-    chunk rather than one per row: a 10,000-lead batch made 10,000 ``execute`` calls. ``RETURNING``
-    promises no order, so ids are matched by key.
+    A key stored already for its batch is dropped by ``ON CONFLICT`` and gets no id. One multi-row
+    ``INSERT`` per chunk rather than one per row: a 10,000-lead batch made 10,000 ``execute`` calls.
+    ``RETURNING`` promises no order, so ids are matched by key.
     """
     ids: dict[str, int] = {}
     chunk = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _DELIVERY_COLUMNS)

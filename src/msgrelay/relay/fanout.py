@@ -43,6 +43,7 @@ from msgrelay.errors import ConfigurationError, MsgrelayError
 from msgrelay.ledger.base import BatchClaim, HookErrorRow, Ledger
 from msgrelay.plugins import PluginManager
 from msgrelay.plugins.dispatch import PluginError, describe_error
+from msgrelay.relay.collection import paused_collection
 from msgrelay.relay.join import join_submitted
 from msgrelay.relay.metrics import POLLS
 from msgrelay.relay.policy import DeliveryPolicy
@@ -142,7 +143,8 @@ class FanOut:
                 self.owner, now=self.clock(), lease=self.policy.lease, source=source, batch_id=batch_id
             )
         ) is not None:
-            self.run_one(claim, report)
+            with paused_collection():  # one batch (`msgrelay.relay.collection`)
+                self.run_one(claim, report)
             count += 1
         return count
 

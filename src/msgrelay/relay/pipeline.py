@@ -33,6 +33,7 @@ from msgrelay.ledger.base import Ledger
 from msgrelay.ledger.owners import new_owner
 from msgrelay.ledger.url import open_ledger
 from msgrelay.plugins import PluginManager
+from msgrelay.relay.collection import paused_collection
 from msgrelay.relay.deliver import Deliverer, check_batch_size
 from msgrelay.relay.fanout import CollectSource, FanOut, UpscaleSource
 from msgrelay.relay.policy import DeliveryPolicy
@@ -323,7 +324,7 @@ class Relay:
             fanned = self.fan_out.run_due(report, source=source, batch_id=batch_id)
             if self.deliverer.stopping:  # a stop during the fan-out
                 break
-            delivered = self.deliverer.run_due(report, source=source, batch_id=batch_id)
+            delivered = self._deliver_rounds(report, source=source, batch_id=batch_id)
             if fanned or delivered:
                 continue
             now = self.clock()
@@ -354,5 +355,17 @@ class Relay:
     def deliver_due(self, *, source: str | None = None, batch_id: str | None = None) -> RelayReport:
         """Only the second half: deliver every due outbox row once (no waiting for retries)."""
         report = RelayReport()
-        self.deliverer.run_due(report, source=source, batch_id=batch_id)
+        self._deliver_rounds(report, source=source, batch_id=batch_id)
         return report
+
+    def _deliver_rounds(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
+        """`Deliverer.run_due`, a round at a time with garbage collection paused for each round
+        (`msgrelay.relay.collection`); the number claimed."""
+        count = 0
+        while not self.stopping:
+            with paused_collection():
+                claimed = self.deliverer.run_due(report, source=source, batch_id=batch_id, rounds=1)
+            if not claimed:
+                break
+            count += claimed
+        return count
