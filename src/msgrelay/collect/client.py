@@ -151,7 +151,8 @@ class CollectClient:
         raise_for(problems, subject="list of messages")
         path = _messages_path(request_id)
         params = {"channel": channel} if channel is not None else None
-        return self._call("GET", path, decode_messages, params=params)
+        # The bytes, not the parsed list: the decoder takes documented messages straight from JSON.
+        return self._call("GET", path, decode_messages, params=params, raw=True)
 
     def get_message(self, request_id: str, message_id: str) -> Message:
         """One message of a request, whatever its channel.
@@ -256,9 +257,10 @@ class CollectClient:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        raw: bool = False,
     ) -> T:
         response = self.transport.request(method, path, params=params, json=json)
-        body = self.transport.decode(response)
+        body = response.content if raw else self.transport.decode(response)
         url = self.transport.url(path)
 
         def on_error(where: str, message: str) -> Exception:

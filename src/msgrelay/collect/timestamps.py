@@ -83,6 +83,10 @@ def format_timestamp(value: datetime) -> str:
     Raises:
         ValueError: ``value`` is naive, so which instant it names is unknown.
     """
+    if value.tzinfo is UTC:  # what decoding gives; isoformat's with the Z, at a third of its cost
+        v = value
+        seconds = f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+        return f"{seconds}.{v.microsecond // 1000:03d}Z" if v.microsecond >= 1000 else f"{seconds}Z"
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"a naive datetime names no instant: {value.isoformat()}; give it tzinfo=UTC")
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)

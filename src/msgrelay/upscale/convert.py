@@ -5,18 +5,17 @@ Fixed-shape classes get cattrs-generated hooks (`register_open_class`). A lead's
 tens of thousands of them, so `Lead` gets one direct hook that reads each key once: identity keys,
 message keys into ``messages``, ``no_job_posts``, the rest into ``extra``.
 
-`decode_retrieve` is the hot path (``bench/`` measures it). It parses with msgspec, which is faster
-than orjson here and needs half the peak memory, checks the type of every field of every lead in one
-`msgspec.convert` call, and hands the checked wire objects to a `LeadSequence` that builds each `Lead`
-when it is first read. Any lead the fast check rejects is structured one by one, as before, so the
-error names its wire path.
+`decode_retrieve` is the hot path (``bench/`` measures it). From bytes of the documented shape it
+takes the typed path: msgspec decodes the envelope with ``leads_data`` left as bytes, cattrs structures
+the small objects, and `typed_leads` decodes and builds every `Lead` in one pass. A body off that
+shape (unknown keys, a wrong type, not JSON) takes the general path: parsed, then structured, every
+lead through `structure_lead`, so an error names its wire path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextvars import ContextVar
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any, TypeVar
 
 import attrs
@@ -28,7 +27,7 @@ from cattrs.preconf.orjson import OrjsonConverter
 
 from msgrelay import _convert
 from msgrelay.errors import Problem, ValidationError
-from msgrelay.upscale import models
+from msgrelay.upscale import models, typed_leads
 from msgrelay.upscale.models import (
     Account,
     Campaign,
@@ -200,7 +199,7 @@ def configure_converter(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(Lead, structure_lead)
     conv.register_unstructure_hook(Lead, unstructure_lead)
     conv.register_structure_hook_func(_convert.is_exactly(tuple[Lead, ...]), _structure_leads)
-    conv.register_structure_hook_func(_convert.is_exactly(Sequence[Lead]), _structure_lead_sequence)
+    conv.register_structure_hook_func(_convert.is_exactly(Sequence[Lead]), _structure_leads)
     conv.register_unstructure_hook_func(_convert.is_exactly(Sequence[Lead]), unstructure_leads)
     _convert.register_open_class(conv, MessageStep, renames=_MESSAGE_TYPE)
     _convert.register_open_class(
@@ -239,40 +238,6 @@ def configure_converter(conv: cattrs.Converter) -> None:
     )
 
 
-#: True while `decode_retrieve` structures a body it parsed itself: its lists are not shared with
-#: the caller, so a `LeadSequence` may take over the leads list and build from its dicts later.
-_OWNED_BODY: ContextVar[bool] = ContextVar("msgrelay_upscale_owned_body", default=False)
-
-
-def _structure_lead_sequence(data: Any, _: Any) -> Sequence[Lead]:
-    if type(data) is list and _OWNED_BODY.get() and _leads_pass(data):
-        return LeadSequence.lazy(data, structure_lead)
-    return _structure_leads(data, _)
-
-
-def _leads_pass(items: list[Any]) -> bool:
-    """Whether every item is a lead object whose identity and message fields have the right types.
-
-    One msgspec pass in C over the whole list, checking what `structure_lead` checks; False sends
-    the list to `structure_lead` item by item, which names the first bad field.
-    """
-    if not items:
-        return True
-    if set(map(type, items)) != {dict}:
-        return False
-    checked = frozenset(key for key in frozenset().union(*items) if _kind_of(key) is not _NOT_A_MESSAGE)
-    check = _lead_check(checked)
-    try:
-        for start in range(0, len(items), _CHECK_CHUNK):  # in chunks: the checked copies are thrown away
-            msgspec.convert(items[start : start + _CHECK_CHUNK], check)
-    except msgspec.ValidationError:
-        return False
-    return True
-
-
-_CHECK_CHUNK = 8192
-
-
 def _kind_of(key: str) -> str:
     kind = _KIND_OF_KEY.get(key)
     if kind is None:
@@ -280,19 +245,6 @@ def _kind_of(key: str) -> str:
         if len(_KIND_OF_KEY) < _KIND_OF_KEY_MAX:
             _KIND_OF_KEY[key] = kind
     return kind
-
-
-@lru_cache(maxsize=64)
-def _lead_check(keys: frozenset[str]) -> Any:
-    """``list[S]`` for a msgspec Struct ``S`` typing each of ``keys`` as `structure_lead` requires."""
-    types = {"external_prospect_id": str, "linkedin": str | None, "no_job_posts": bool | None}
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [("f0", str)]
-    rename = {"f0": "external_prospect_id"}
-    for index, key in enumerate(sorted(keys - {"external_prospect_id"}), start=1):
-        fields.append((f"f{index}", types.get(key, str | None), None))
-        rename[f"f{index}"] = key
-    check = msgspec.defstruct("LeadCheck", fields, rename=rename, kw_only=True, gc=False)
-    return list[check]  # type: ignore[valid-type]
 
 
 def _structure_leads(data: Any, _: Any) -> tuple[Lead, ...]:
@@ -353,16 +305,96 @@ def dumps(obj: Any) -> bytes:
 _JSON = msgspec.json.Decoder()
 
 
+_CAMPAIGN_FIELDS = ("automation_tool_campaign_id", "automation_tool_campaign_name", "message_sequence")
+#: The lead shape of the last response decoded on the typed path: the next one, most likely from the
+#: same campaign, is decoded in one pass as that shape (a guess checked against its own sequence).
+_last_shape: typed_leads.LeadShape | None = None
+
+
+def _decode_typed(body: bytes | bytearray | memoryview | str, http_status: int) -> RetrieveResult | None:
+    """The response decoded on the typed path (`typed_leads`), or None when it is off the documented
+    shape in any way (unknown keys, a wrong type, not JSON): the general path then decodes it, or
+    names what is wrong.
+    """
+    global _last_shape  # a guess only: any value, or none, gives the same result
+    guess = _last_shape
+    try:
+        if guess is not None:
+            try:
+                wire: Any = guess.decode_body(body)
+                found = _typed_result(wire, guess, http_status)
+                if found is not None:
+                    return found
+            except typed_leads.OffShapeError:
+                pass
+        wire = typed_leads.RETRIEVE_RAW.decode(body)
+        shape = _shape_of(wire)
+        if (
+            isinstance(wire.campaign, typed_leads.CampaignWire)
+            and wire.campaign.leads_data is not msgspec.UNSET
+        ):
+            wire.campaign.leads_data = shape.decode_leads(wire.campaign.leads_data)
+        found = _typed_result(wire, shape, http_status)
+    except (
+        msgspec.DecodeError,
+        msgspec.ValidationError,
+        RecursionError,
+        ValidationError,
+        typed_leads.OffShapeError,
+    ):
+        return None
+    _last_shape = shape
+    return found
+
+
+def _shape_of(wire: typed_leads.RetrieveWire[Any]) -> typed_leads.LeadShape:
+    """The lead shape a response's own ``message_sequence`` calls for."""
+    steps: Any = ()
+    if (
+        isinstance(wire.campaign, typed_leads.CampaignWire)
+        and wire.campaign.message_sequence is not msgspec.UNSET
+    ):
+        steps = structure(
+            wire.campaign.message_sequence, tuple[MessageStep, ...], root="campaign.message_sequence"
+        )
+    ordered = sorted(steps, key=lambda s: s.step)
+    return typed_leads.shape(typed_leads.message_fields(s.message_type for s in ordered))
+
+
+def _typed_result(
+    wire: typed_leads.RetrieveWire[list[Any]], shape: typed_leads.LeadShape, http_status: int
+) -> RetrieveResult | None:
+    """The result of a body decoded as ``shape``; None when its sequence calls for another shape."""
+    if _shape_of(wire) is not shape:
+        return None
+    metadata = structure(wire.metadata, Metadata)
+    account = Account() if wire.account is msgspec.UNSET else structure(wire.account, Account)
+    campaign = Campaign()
+    if isinstance(wire.campaign, typed_leads.CampaignWire):
+        present = {
+            name: value
+            for name in _CAMPAIGN_FIELDS
+            if (value := getattr(wire.campaign, name)) is not msgspec.UNSET
+        }
+        campaign = structure(present, Campaign)
+        if wire.campaign.leads_data is not msgspec.UNSET:
+            campaign = attrs.evolve(campaign, leads_data=shape.build(wire.campaign.leads_data))
+    return RetrieveResult(metadata=metadata, account=account, campaign=campaign, http_status=http_status)
+
+
 def decode_retrieve(body: bytes | dict[str, Any], http_status: int = 200) -> RetrieveResult:
     """A retrieve response (bytes or parsed) as a `RetrieveResult` carrying its HTTP status.
 
-    From bytes, every lead's fields are checked at once and each `Lead` is built when first read
-    (``result.leads`` is a `LeadSequence`); from a parsed dict, leads are built at once.
-    Bytes that are not JSON (empty, blank, nested past the parser's depth, integers past 64 bits)
-    raise `ValidationError` (a `ValueError` too), never a raw parser exception.
+    Every lead is built and checked: a wrong type anywhere raises `ValidationError` naming its wire
+    path (``campaign.leads_data[3].linkedin``). Bytes that are not JSON (empty, blank, nested past the
+    parser's depth, integers past 64 bits) raise `ValidationError` (a `ValueError` too), never a raw
+    parser exception.
     """
     if not isinstance(body, bytes | bytearray | memoryview | str):
         return attrs.evolve(structure(body, RetrieveResult), http_status=http_status)
+    typed = _decode_typed(body, http_status)
+    if typed is not None:
+        return typed
     try:
         data = _JSON.decode(body)
     except (msgspec.DecodeError, RecursionError):
@@ -372,11 +404,7 @@ def decode_retrieve(body: bytes | dict[str, Any], http_status: int = 200) -> Ret
             raise ValidationError(
                 Problem("", f"body is not JSON ({exc})"), subject="RetrieveResult"
             ) from None
-    owned = _OWNED_BODY.set(True)
-    try:
-        return attrs.evolve(structure(data, RetrieveResult), http_status=http_status)
-    finally:
-        _OWNED_BODY.reset(owned)
+    return attrs.evolve(structure(data, RetrieveResult), http_status=http_status)
 
 
 def structure_completion_event(data: Any) -> CompletionEvent:

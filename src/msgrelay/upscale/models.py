@@ -193,12 +193,12 @@ class Lead:
 
 
 class LeadSequence(LazySequence[Lead]):
-    """An immutable sequence of leads, each built the first time it is read.
+    """An immutable sequence of leads, each built the first time it is read (`LeadSequence.lazy`).
 
-    A retrieve response can hold tens of thousands of leads. Decoding checks every lead's fields up
-    front (a wrong type raises then, naming its wire path), but builds each `Lead` only when it is
-    first read, and returns that same object afterwards. It compares equal to a tuple of equal leads,
-    and ``+`` with a tuple or another sequence of leads gives a tuple.
+    For callers holding many wire leads of which few may be read; `decode_retrieve` builds every
+    lead at once instead (its user reads them all), into a tuple. It compares equal to a tuple of
+    equal leads, and ``+`` with a tuple or another sequence of leads gives a tuple; `Campaign` keeps
+    it as it is.
     """
 
     __slots__ = ()
@@ -212,8 +212,8 @@ def _lead_sequence(leads: Iterable[Lead]) -> Sequence[Lead]:
 class Campaign:
     """``campaign`` of a retrieve response: the echoed request and one `Lead` per submitted lead.
 
-    A decoded response's ``leads_data`` is a `LeadSequence` (leads built as they are read); one built
-    in code is a tuple.
+    ``leads_data`` is a tuple (any other iterable of leads given is made one), or a `LeadSequence`
+    given as such.
     """
 
     automation_tool_campaign_id: str | None = None
