@@ -156,22 +156,23 @@ def _parse_timeout(text: str, *, source: str) -> Timeout:
 
 
 def _check_concurrency(value: object, *, source: str) -> int:
-    """``value`` (an int, or its text) as a number of requests in flight, else a `ConfigurationError`
+    """``value`` itself if it is a number of requests in flight we allow, else a `ConfigurationError`
     naming ``source``."""
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str):
-        try:
-            number = int(value)
-        except ValueError:
-            number = None
-    if number is None or not 1 <= number <= MAX_CONCURRENCY:
-        raise ConfigurationError(
-            f"{source} must be a whole number of requests from 1 to {MAX_CONCURRENCY}, got {value!r}"
-            " (1 sends one request at a time)"
-        )
-    return number
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_CONCURRENCY:
+        return value
+    raise ConfigurationError(
+        f"{source} must be a whole number of requests from 1 to {MAX_CONCURRENCY}, got {value!r}"
+        " (1 sends one request at a time)"
+    )
+
+
+def _parse_concurrency(text: str, *, source: str) -> int:
+    number: object
+    try:
+        number = int(text)
+    except ValueError:
+        number = text  # refused below, and named as it was written
+    return _check_concurrency(number, source=source)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -264,8 +265,8 @@ class WebhookConfig:
         cls, settings: Mapping[str, str], *, where: Callable[[str], str] | None = None
     ) -> WebhookConfig:
         """The settings of one destination instance, by key (``url``, ``signing_secret``, ``headers``,
-        ``timeout``, ``allow_insecure``, ``concurrency``: the variables' suffixes in lower case), as a config file's
-        ``[destinations.NAME]`` table gives them.
+        ``timeout``, ``allow_insecure``, ``concurrency``: the variables' suffixes in lower case), as a
+        config file's ``[destinations.NAME]`` table gives them.
 
         Args:
             settings: key → text (a `msgrelay.destinations.DestinationSettings`, or any mapping).
@@ -319,7 +320,7 @@ class WebhookConfig:
             timeout = _parse_timeout(raw, source=where("timeout")) if raw else DEFAULT_TIMEOUT
         if concurrency is None:
             raw = read("concurrency")
-            concurrency = _check_concurrency(raw, source=where("concurrency")) if raw else DEFAULT_CONCURRENCY
+            concurrency = _parse_concurrency(raw, source=where("concurrency")) if raw else DEFAULT_CONCURRENCY
         else:
             concurrency = _check_concurrency(concurrency, source=where("concurrency"))
         return cls(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from typing import cast
 
 import requests
 from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
@@ -82,7 +82,8 @@ class EndpointSession:
             self.url = requests.Request("POST", url).prepare().url or url
         except requests.RequestException:
             raise ConfigurationError(f"the webhook URL {safe_url(url)} is not a valid URL") from None
-        self._settings: dict[str, Any] = session.merge_environment_settings(self.url, {}, None, None, None)
+        #: The environment's proxies and CA bundle for this URL (with the session's own settings).
+        self._settings = session.merge_environment_settings(self.url, {}, None, None, None)
 
     def post(self, body: bytes, headers: Mapping[str, str]) -> requests.Response:
         """POST ``body`` with the session's headers and ``headers``; redirects are not followed.
@@ -93,10 +94,11 @@ class EndpointSession:
         request = requests.PreparedRequest()
         request.method = "POST"
         request.url = self.url
-        merged = CaseInsensitiveDict(self.session.headers)
+        merged: CaseInsensitiveDict[str | bytes] = CaseInsensitiveDict(self.session.headers)
         merged.update(headers)
         merged["Content-Length"] = str(len(body))
-        request.headers = merged
+        # requests sends str and bytes values alike; PreparedRequest's annotation admits only str.
+        request.headers = cast("CaseInsensitiveDict[str]", merged)
         request.body = body
         request.prepare_cookies(self._cookies)
         # A 3xx is a failure, never followed: the signed request would go elsewhere.
