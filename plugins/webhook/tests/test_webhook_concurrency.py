@@ -24,7 +24,7 @@ from msgrelay_webhook.lanes import lanes
 from msgrelay import COLLECT, Delivery, RelayContext
 from msgrelay.destinations import LazyDestination
 from msgrelay.errors import BadRequestError, ServerError
-from msgrelay.relay.policy import DeliveryPolicy
+from msgrelay.relay import DeliveryPolicy
 from msgrelay.web import BackgroundServer
 
 #: How long a held request waits for the others before it gives up (a deadline, not a measurement).
