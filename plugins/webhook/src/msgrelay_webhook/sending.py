@@ -126,4 +126,6 @@ class LanePool:
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
+            # Not cancelling: a batch in progress on another thread finishes and reports every outcome
+            # (a cancelled worker would fail deliveries that were already sent, and they would go twice).
+            executor.shutdown(wait=True)
