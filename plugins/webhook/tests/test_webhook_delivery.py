@@ -311,3 +311,18 @@ def test_a_row_not_sent_after_a_429_waits_as_long_as_the_endpoint_asked() -> Non
     assert not_sent.retry_after == 600.0
     assert server_wait(not_sent) == 600.0
     assert not_sent.retryable is True
+
+
+def test_a_receivers_cookie_is_neither_kept_nor_sent(
+    make_destination: Callable[..., WebhookDestination],
+    make_delivery: Callable[..., Delivery],
+    receiver: WebhookReceiver,
+) -> None:
+    """A webhook carries its credentials in its headers: a cookie set by one answer is not kept, and
+    the next request carries no ``Cookie`` header (the session is shared by every sending thread)."""
+    destination = make_destination()
+    receiver.script(Reply(200, {"Set-Cookie": "session=abc123; Path=/"}))
+    destination.deliver(make_delivery("crm-1"))
+    destination.deliver(make_delivery("crm-2"))
+    assert "cookie" not in receiver.requests[1].headers
+    assert len(destination.session.cookies) == 0
