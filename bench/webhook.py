@@ -15,7 +15,8 @@ Compared, in interleaved rounds of one run:
 - **concurrency 8** (the default) and **16**: a batch sent that many requests at a time.
 
 Prints one JSON object: per variant, the seconds of each run, the relay process's CPU seconds and the
-receiver's CPU seconds per run.
+receiver's CPU seconds per run; with ``--table``, the table ``bench/run.py`` writes into RESULTS.md
+(``python -m bench.webhook 2000 5 --table``).
 """
 
 from __future__ import annotations
@@ -335,8 +336,11 @@ if __name__ == "__main__":
     parser.add_argument("leads", type=int, nargs="?", default=2_000)
     parser.add_argument("runs", type=int, nargs="?", default=5)
     parser.add_argument("--serve", action="store_true", help="be the receiver (the benchmark starts it)")
+    parser.add_argument("--table", action="store_true", help="print the markdown table bench/run.py writes")
     args = parser.parse_args()
     if args.serve:
         serve()
+    elif args.table:
+        print(bench_webhook(args.leads, args.runs)[0].markdown())
     else:
         print(json.dumps(main(args.leads, args.runs)))
