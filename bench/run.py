@@ -28,7 +28,7 @@ import attrs
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import codec, hooks, memory, payloads, relay_run, scale_out, timing  # noqa: E402 - after the path is set
+from bench import codec, hooks, memory, payloads, relay_run, scale_out, timing, webhook  # noqa: E402 - after the path is set
 from bench.report import Table, X, megabytes, ratio  # noqa: E402
 from msgrelay.upscale import convert  # noqa: E402
 
@@ -338,6 +338,12 @@ def main() -> int:
             )
         except RelayBenchError as exc:
             relay_table = Table("Relay", ["figure", "value"], [["failed", f"`{exc}`"]])
+    step("webhook destination: before, concurrency 1, 8, 16")
+    webhook_figures: webhook.WebhookFigures | None = None
+    try:
+        webhook_table, webhook_figures = webhook.bench_webhook(*((500, 2) if args.quick else (2_000, 5)))
+    except webhook.WebhookBenchError as exc:
+        webhook_table = Table("Webhook destination", ["figure", "value"], [["failed", f"`{exc}`"]])
     step("scale out: SQLite and PostgreSQL through Celery workers")
     scale_table = scale_out.bench_scale_out(2_000 if args.quick else 10_000)
     step("profiles")
@@ -412,6 +418,17 @@ def main() -> int:
                 verdict(r.last_three / r.first_three >= TARGET_RELAY_FLAT),
             ],
         ]  # fmt: skip
+    if webhook_figures is not None:
+        w = webhook_figures
+        hook_rate, hook_before = w.rates[webhook.DEFAULT], w.rates[webhook.BEFORE]
+        rows.append(
+            [
+                f"webhook destination ≥ {TARGET_WEBHOOK}{X} today's leads/s (one `Session.post` per lead)",
+                f"{w.gain:.2f}{X} ({hook_rate:,.0f} vs {hook_before:,.0f} leads/s; "
+                f"{w.gain_over_sequential:.2f}{X} concurrency 1)",
+                verdict(w.gain >= TARGET_WEBHOOK),
+            ]
+        )
     targets = Table(
         "Targets (issue 14; every ratio within this run)",
         ["target", "measured", "verdict"],
@@ -437,6 +454,7 @@ def main() -> int:
         memory_table.markdown(),
         hooks_table.markdown(),
         relay_table.markdown(),
+        webhook_table.markdown(),
         scale_table.markdown(),
         "## Profiles (cProfile, own time)",
         "",

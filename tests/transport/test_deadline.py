@@ -195,3 +195,41 @@ def test_the_default_deadline() -> None:
     assert Timeout.coerce((2.0, 3.0, 4.0)) == Timeout(2.0, 3.0, 4.0)
     urllib3_timeout = Timeout(2.0, 3.0, 4.0).for_requests()
     assert (urllib3_timeout.connect_timeout, urllib3_timeout.total) == (2.0, 4.0)
+
+
+def test_calls_within_their_deadline_start_no_thread_each() -> None:
+    """One shared thread watches every call's deadline: 50 calls leave the process with at most one
+    watcher, not a timer thread per call (each would cost a thread start on every request)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    calls = 50
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for _ in range(calls):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    transport = Transport(base_url=url, auth=None, timeout=Timeout(5.0, 5.0, 60.0), retry=NO_RETRIES)
+    started: list[threading.Thread] = []
+    real_start = threading.Thread.start
+
+    def counting_start(self: threading.Thread) -> None:
+        started.append(self)
+        real_start(self)
+
+    threading.Thread.start = counting_start  # type: ignore[method-assign]
+    try:
+        for _ in range(calls):
+            assert transport.request_json("GET", "/quick") == (200, {})
+    finally:
+        threading.Thread.start = real_start  # type: ignore[method-assign]
+        thread.join(10)
+        listener.close()
+        transport.close()
+    assert len(started) <= 1, [t.name for t in started]

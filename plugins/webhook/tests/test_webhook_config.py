@@ -276,3 +276,40 @@ def test_the_receivers_own_secret_is_not_a_webhook_setting(monkeypatch: pytest.M
     assert isinstance(destination, WebhookDestination)
     assert destination.config.url == URL
     destination.close()
+
+
+def test_concurrency_from_the_environment_a_config_file_or_an_argument() -> None:
+    """``MSGRELAY_WEBHOOK_CONCURRENCY`` (default 8), the ``concurrency`` key, or the argument, which wins;
+    the default instance of the ``webhook`` type reads the variable too."""
+    from msgrelay.plugins import PluginManager
+
+    assert WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": URL}).concurrency == 8
+    env = {"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_CONCURRENCY": " 3 "}
+    assert WebhookConfig.from_env(env).concurrency == 3
+    assert WebhookConfig.from_env(env, concurrency=1).concurrency == 1
+    assert WebhookConfig.from_settings({"url": URL, "concurrency": "16"}).concurrency == 16
+    kind = PluginManager(environ={"MSGRELAY_LOAD_PLUGINS": "webhook"}).load().destinations.get_type("webhook")
+    assert kind is not None
+    assert dict(kind.from_env(env)) == {"url": URL, "concurrency": "3"}
+    assert "concurrency=3" in repr(WebhookConfig.from_env(env))
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "2.5", "eight", "65", "1e3"])
+def test_bad_concurrency_names_the_variable_in_one_line(value: str) -> None:
+    """The concurrency must be a whole number from 1 to 64; the error names the variable and the range."""
+    with pytest.raises(ConfigurationError) as caught:
+        WebhookConfig.from_env({"MSGRELAY_WEBHOOK_URL": URL, "MSGRELAY_WEBHOOK_CONCURRENCY": value})
+    message = str(caught.value)
+    assert message.startswith("MSGRELAY_WEBHOOK_CONCURRENCY must be a whole number of requests from 1 to 64")
+    assert "\n" not in message
+    with pytest.raises(ConfigurationError, match=r"^\[destinations.acme\] concurrency must be"):
+        WebhookConfig.from_settings(
+            {"url": URL, "concurrency": value}, where=lambda k: f"[destinations.acme] {k}"
+        )
+
+
+@pytest.mark.parametrize("value", [0, True, 2.0, "4"])
+def test_bad_concurrency_in_code_is_refused(value: object) -> None:
+    """Built directly, the concurrency must be an int from 1 to 64 (a bool or a float is not)."""
+    with pytest.raises(ConfigurationError, match=r"^concurrency must be"):
+        WebhookConfig(url=URL, concurrency=value)  # type: ignore[arg-type]

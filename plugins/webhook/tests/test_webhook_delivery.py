@@ -283,9 +283,9 @@ def test_a_batch_stops_at_an_endpoint_failure(
     make_delivery: Callable[..., Delivery],
     receiver: WebhookReceiver,
 ) -> None:
-    """In `deliver_many`, a failure of the endpoint (5xx) leaves the rest unsent, failed with
-    `NotSentError`; a failure of one payload (400) does not stop the others."""
-    destination = make_destination()
+    """In `deliver_many`, one request at a time, a failure of the endpoint (5xx) leaves the rest unsent,
+    failed with `NotSentError`; a failure of one payload (400) does not stop the others."""
+    destination = make_destination(concurrency=1)
     deliveries = [make_delivery(p) for p in ("crm-1", "crm-2", "crm-3")]
     keys = [d.key for d in deliveries]
     receiver.script(503)
@@ -311,3 +311,18 @@ def test_a_row_not_sent_after_a_429_waits_as_long_as_the_endpoint_asked() -> Non
     assert not_sent.retry_after == 600.0
     assert server_wait(not_sent) == 600.0
     assert not_sent.retryable is True
+
+
+def test_a_receivers_cookie_is_neither_kept_nor_sent(
+    make_destination: Callable[..., WebhookDestination],
+    make_delivery: Callable[..., Delivery],
+    receiver: WebhookReceiver,
+) -> None:
+    """A webhook carries its credentials in its headers: a cookie set by one answer is not kept, and
+    the next request carries no ``Cookie`` header (the session is shared by every sending thread)."""
+    destination = make_destination()
+    receiver.script(Reply(200, {"Set-Cookie": "session=abc123; Path=/"}))
+    destination.deliver(make_delivery("crm-1"))
+    destination.deliver(make_delivery("crm-2"))
+    assert "cookie" not in receiver.requests[1].headers
+    assert len(destination.session.cookies) == 0

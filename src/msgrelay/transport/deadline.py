@@ -6,11 +6,12 @@ a call under a 1 s read timeout for as long as it likes. Checking the clock betw
 help either: a read of N bytes blocks until N bytes came, and the headers are read before any chunk.
 
 So a watchdog ends the call: `DeadlineAdapter` (mounted on a session by `enforce_deadlines`) starts a
-`threading.Timer` for each request that carries a total (``timeout=Timeout(...).for_requests()``); the
-connections the request uses register themselves with it, and at the deadline it shuts their sockets
-down, which wakes a blocked ``recv`` or ``send`` at once. The call then raises `DeadlineExceeded`, a
-`requests.ReadTimeout`, so code that catches `requests.RequestException` and maps it with
-`msgrelay.transport.map_request_exception` gets a `msgrelay.errors.TimeoutError` without a change.
+watch for each request that carries a total (``timeout=Timeout(...).for_requests()``), which one shared
+thread expires at its deadline, earliest first. The connections the request uses register themselves
+with it, and at the deadline it shuts their sockets down, which wakes a blocked ``recv`` or ``send`` at
+once. The call then raises `DeadlineExceeded`, a `requests.ReadTimeout`, so code that catches
+`requests.RequestException` and maps it with `msgrelay.transport.map_request_exception` gets a
+`msgrelay.errors.TimeoutError` without a change.
 
 The body is read inside the deadline only when the request is not streamed (``stream=False``, what every
 msgrelay client and plugin does); a streamed body is the caller's to bound.
@@ -19,8 +20,12 @@ msgrelay client and plugin does); a streamed body is the caller's to bound.
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 from typing import Any
 
 import requests
@@ -47,18 +52,70 @@ class DeadlineExceeded(requests.exceptions.ReadTimeout):
         self.seconds = seconds
 
 
+class _Reaper:
+    """One daemon thread that expires every call's `_Watchdog` at its deadline, earliest first.
+
+    A thread per call (`threading.Timer`) would cost a thread start and stop on every request, which is
+    most of a loopback POST's budget; a call that ends in time only marks its entry done here, and the
+    entry is dropped when it reaches the top of the heap.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, watchdog: _Watchdog, when: float) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (when, next(self._order), watchdog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="msgrelay-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is watchdog:
+                self._cond.notify()  # an earlier deadline than the one the thread sleeps towards
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][2].finished:
+                        heapq.heappop(self._heap)
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    when, _, due = self._heap[0]
+                    left = when - time.monotonic()
+                    if left <= 0:
+                        heapq.heappop(self._heap)
+                        break
+                    self._cond.wait(left)
+            due.expire()  # outside the lock: shutting sockets down must not hold up scheduling
+
+    def after_fork(self) -> None:
+        # The child has no reaper thread and must not wait on a lock a parent's thread held.
+        self._cond = threading.Condition()
+        self._heap = []
+        self._thread = None
+
+
+_reaper = _Reaper()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reaper.after_fork)
+
+
 class _Watchdog:
     """Shuts down the sockets of one call's connections when its deadline passes."""
 
     def __init__(self, seconds: float) -> None:
         self._lock = threading.Lock()
         self._connections: list[object] = []
+        self.seconds = seconds
         self.expired = False
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self.finished = False
 
     def start(self) -> None:
-        self._timer.start()
+        _reaper.schedule(self, time.monotonic() + self.seconds)
 
     def watch(self, connection: object) -> None:
         with self._lock:
@@ -68,14 +125,16 @@ class _Watchdog:
                 _shut(connection)
 
     def finish(self) -> bool:
-        """Stop the timer; whether the deadline passed (the call's outcome cannot be trusted then)."""
-        self._timer.cancel()
+        """End the watch; whether the deadline passed (the call's outcome cannot be trusted then)."""
         with self._lock:
+            self.finished = True
             self._connections.clear()
             return self.expired
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
+            if self.finished:
+                return
             self.expired = True
             for connection in self._connections:
                 _shut(connection)

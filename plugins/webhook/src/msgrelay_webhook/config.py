@@ -8,6 +8,8 @@
 ``MSGRELAY_WEBHOOK_HEADERS``        optional: static headers, ``Name: value``, one per line
 ``MSGRELAY_WEBHOOK_TIMEOUT``        optional: seconds to wait for the answer (default 15)
 ``MSGRELAY_WEBHOOK_ALLOW_INSECURE`` optional: ``1`` allows ``http://`` and loopback or private hosts
+``MSGRELAY_WEBHOOK_CONCURRENCY``    optional: requests in flight at once in a batch (default 8,
+                                    1 to 64; 1 sends one after the other)
 =================================== ===========================================================
 
 A config file's ``[destinations.NAME]`` table gives the same settings by key, the variable's suffix in
@@ -37,10 +39,13 @@ from msgrelay_webhook.signing import (
 from msgrelay_webhook.urls import check_url, safe_url
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_TIMEOUT",
     "MAX_BODY_BYTES",
+    "MAX_CONCURRENCY",
     "MSGRELAY_WEBHOOK_ALLOW_INSECURE",
+    "MSGRELAY_WEBHOOK_CONCURRENCY",
     "MSGRELAY_WEBHOOK_HEADERS",
     "MSGRELAY_WEBHOOK_SIGNING_SECRET",
     "MSGRELAY_WEBHOOK_TIMEOUT",
@@ -56,6 +61,7 @@ MSGRELAY_WEBHOOK_SIGNING_SECRET = "MSGRELAY_WEBHOOK_SIGNING_SECRET"
 MSGRELAY_WEBHOOK_HEADERS = "MSGRELAY_WEBHOOK_HEADERS"
 MSGRELAY_WEBHOOK_TIMEOUT = "MSGRELAY_WEBHOOK_TIMEOUT"
 MSGRELAY_WEBHOOK_ALLOW_INSECURE = "MSGRELAY_WEBHOOK_ALLOW_INSECURE"
+MSGRELAY_WEBHOOK_CONCURRENCY = "MSGRELAY_WEBHOOK_CONCURRENCY"
 
 #: Each setting's key (the variable's suffix in lower case) and its variable.
 _VARIABLES = {
@@ -64,10 +70,11 @@ _VARIABLES = {
     "headers": MSGRELAY_WEBHOOK_HEADERS,
     "timeout": MSGRELAY_WEBHOOK_TIMEOUT,
     "allow_insecure": MSGRELAY_WEBHOOK_ALLOW_INSECURE,
+    "concurrency": MSGRELAY_WEBHOOK_CONCURRENCY,
 }
 #: The keys a config file may give inline. The URL is one (the issue's example has it inline); a
 #: catch-hook URL whose path is its credential may still be given as ``url_env``.
-SETTINGS = ("url", "timeout", "allow_insecure")
+SETTINGS = ("url", "timeout", "allow_insecure", "concurrency")
 #: The keys a config file gives only as ``<key>_env``: the signing secret, and static headers, whose
 #: values are API keys (``X-Api-Key``).
 SECRET_SETTINGS = ("signing_secret", "headers")
@@ -78,6 +85,11 @@ DEFAULT_TIMEOUT = Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=15.0)
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 #: The hard ceiling: Zapier's raw catch hook takes at most 2 MB.
 MAX_BODY_BYTES = 2 * 1024 * 1024
+#: Requests in flight at once while a batch is sent: a loopback receiver's round trip is mostly the
+#: two ends' own work, so a few in flight keep both busy; Zapier takes about 30 requests a second.
+DEFAULT_CONCURRENCY = 8
+#: The most allowed: each is a thread and a pooled connection, and a receiver sees them all at once.
+MAX_CONCURRENCY = 64
 
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 #: Headers the destination sets itself; a static header may not replace them.
@@ -143,6 +155,26 @@ def _parse_timeout(text: str, *, source: str) -> Timeout:
     return Timeout(connect=min(DEFAULT_CONNECT_TIMEOUT, seconds), read=seconds)
 
 
+def _check_concurrency(value: object, *, source: str) -> int:
+    """``value`` itself if it is a number of requests in flight we allow, else a `ConfigurationError`
+    naming ``source``."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_CONCURRENCY:
+        return value
+    raise ConfigurationError(
+        f"{source} must be a whole number of requests from 1 to {MAX_CONCURRENCY}, got {value!r}"
+        " (1 sends one request at a time)"
+    )
+
+
+def _parse_concurrency(text: str, *, source: str) -> int:
+    number: object
+    try:
+        number = int(text)
+    except ValueError:
+        number = text  # refused below, and named as it was written
+    return _check_concurrency(number, source=source)
+
+
 @dataclass(frozen=True, kw_only=True, repr=False)
 class WebhookConfig:
     """Where and how to POST.
@@ -155,6 +187,9 @@ class WebhookConfig:
         timeout: connect and read timeouts.
         allow_insecure: allow ``http://`` and hosts that are loopback, private or link-local.
         max_body_bytes: a larger body is refused before sending (at most `MAX_BODY_BYTES`).
+        concurrency: requests of one batch in flight at once (1 to `MAX_CONCURRENCY`; 1 sends them one
+            after the other). Deliveries of one lead or person are still sent in order
+            (`msgrelay_webhook.lanes`).
     """
 
     url: str
@@ -163,6 +198,7 @@ class WebhookConfig:
     timeout: Timeout = DEFAULT_TIMEOUT
     allow_insecure: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    concurrency: int = DEFAULT_CONCURRENCY
     _secret_texts: tuple[str, ...] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -173,6 +209,7 @@ class WebhookConfig:
             raise ConfigurationError("secrets must be SigningSecret objects: SigningSecret('whsec_...')")
         if not 0 < self.max_body_bytes <= MAX_BODY_BYTES:
             raise ConfigurationError(f"max_body_bytes must be between 1 and {MAX_BODY_BYTES}")
+        _check_concurrency(self.concurrency, source="concurrency")
         parts = urlsplit(self.url)
         texts = {
             self.url,
@@ -197,13 +234,20 @@ class WebhookConfig:
         timeout: Timeout | float | tuple[float, float] | None = None,
         allow_insecure: bool | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        concurrency: int | None = None,
     ) -> WebhookConfig:
         """The settings from explicit arguments, else from ``environ`` (default ``os.environ``).
 
         Raises:
             ConfigurationError: a setting is missing or malformed; the message names the variable.
         """
-        explicit = {"url": url, "signing_secret": secrets, "headers": headers, "timeout": timeout}
+        explicit = {
+            "url": url,
+            "signing_secret": secrets,
+            "headers": headers,
+            "timeout": timeout,
+            "concurrency": concurrency,
+        }
         return cls._build(
             lambda key: read_env(_VARIABLES[key], environ),
             lambda key: key if explicit.get(key) is not None else _VARIABLES[key],
@@ -213,6 +257,7 @@ class WebhookConfig:
             timeout=timeout,
             allow_insecure=allow_insecure,
             max_body_bytes=max_body_bytes,
+            concurrency=concurrency,
         )
 
     @classmethod
@@ -220,8 +265,8 @@ class WebhookConfig:
         cls, settings: Mapping[str, str], *, where: Callable[[str], str] | None = None
     ) -> WebhookConfig:
         """The settings of one destination instance, by key (``url``, ``signing_secret``, ``headers``,
-        ``timeout``, ``allow_insecure``: the variables' suffixes in lower case), as a config file's
-        ``[destinations.NAME]`` table gives them.
+        ``timeout``, ``allow_insecure``, ``concurrency``: the variables' suffixes in lower case), as a
+        config file's ``[destinations.NAME]`` table gives them.
 
         Args:
             settings: key → text (a `msgrelay.destinations.DestinationSettings`, or any mapping).
@@ -250,6 +295,7 @@ class WebhookConfig:
         timeout: Timeout | float | tuple[float, float] | None = None,
         allow_insecure: bool | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        concurrency: int | None = None,
     ) -> WebhookConfig:
         """One parser for both sources: ``read(key)`` gives a setting's text, ``where(key)`` its name."""
         if allow_insecure is None:
@@ -272,6 +318,11 @@ class WebhookConfig:
         if timeout is None:
             raw = read("timeout")
             timeout = _parse_timeout(raw, source=where("timeout")) if raw else DEFAULT_TIMEOUT
+        if concurrency is None:
+            raw = read("concurrency")
+            concurrency = _parse_concurrency(raw, source=where("concurrency")) if raw else DEFAULT_CONCURRENCY
+        else:
+            concurrency = _check_concurrency(concurrency, source=where("concurrency"))
         return cls(
             url=target,
             secrets=keys,
@@ -279,6 +330,7 @@ class WebhookConfig:
             timeout=Timeout.coerce(timeout),
             allow_insecure=allow_insecure,
             max_body_bytes=max_body_bytes,
+            concurrency=concurrency,
         )
 
     @property
@@ -291,5 +343,5 @@ class WebhookConfig:
         names = [name for name, _ in self.headers]
         return (
             f"WebhookConfig(url={safe_url(self.url)!r}, secrets={len(self.secrets)}, headers={names!r}, "
-            f"timeout={self.timeout!r}, allow_insecure={self.allow_insecure})"
+            f"timeout={self.timeout!r}, allow_insecure={self.allow_insecure}, concurrency={self.concurrency})"
         )

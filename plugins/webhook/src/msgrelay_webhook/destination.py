@@ -11,6 +11,12 @@ once, signs those bytes (`signing`), and POSTs them with::
 
 It returns on a 2xx answer and raises otherwise (see `errors` for the mapping), so the relay retries
 later. There are no retries inside a call: the relay owns the schedule.
+
+`WebhookDestination.deliver_many` is what the relay calls with a batch: up to ``concurrency`` requests
+in flight at once (``MSGRELAY_WEBHOOK_CONCURRENCY``, default 8), over one pooled session
+(`msgrelay_webhook.session`), on threads that live as long as the destination
+(`msgrelay_webhook.sending`). Deliveries of the same lead or person are sent one after the other, in
+the relay's order (`msgrelay_webhook.lanes`); each request is signed with its own timestamp.
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ from msgrelay import Delivery
 from msgrelay.destinations import RegisterDestination
 from msgrelay.errors import ApiError, NotFoundError, Problem, ValidationError
 from msgrelay.transport import (
-    enforce_deadlines,
     error_for_response,
     map_request_exception,
     redact_text,
@@ -38,14 +43,11 @@ from msgrelay.transport import (
 )
 from msgrelay_webhook._version import __version__
 from msgrelay_webhook.config import MSGRELAY_WEBHOOK_URL, WebhookConfig
-from msgrelay_webhook.errors import (
-    EndpointGoneError,
-    NotSentError,
-    ReceiverTimeoutError,
-    RedirectRefusedError,
-    ends_batch,
-)
+from msgrelay_webhook.errors import EndpointGoneError, ReceiverTimeoutError, RedirectRefusedError
+from msgrelay_webhook.lanes import lanes
 from msgrelay_webhook.payload import build_payload, encode_body
+from msgrelay_webhook.sending import LanePool
+from msgrelay_webhook.session import EndpointSession
 from msgrelay_webhook.signing import WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, signature_header
 from msgrelay_webhook.urls import check_public, safe_url
 
@@ -64,9 +66,14 @@ class WebhookDestination:
     Args:
         config: where and how (`WebhookConfig`; `from_env` reads it from the environment).
         clock: seconds since the epoch, read once per attempt (``webhook-timestamp``).
-        session: a `requests.Session` to use (the destination then does not close it).
-        trust_env: whether `requests` reads proxy settings and ``.netrc`` from the environment.
+        session: a `requests.Session` to use (the destination then does not close it). Every sending
+            thread shares it, so give it an adapter whose pool holds ``config.concurrency`` connections.
+        trust_env: whether `requests` reads proxy settings and a CA bundle from the environment (once,
+            here).
         user_agent_extra: appended to the User-Agent (your app's ``name/version``).
+
+    The threads that send a batch are started on its first batch and ended by `close` (or leaving a
+    ``with`` block); a destination used again after `close` starts new ones.
     """
 
     def __init__(
@@ -81,11 +88,21 @@ class WebhookDestination:
         self.config = config
         self.clock = clock
         self._safe_url = safe_url(config.url)
-        self._owns_session = session is None
-        self.session = enforce_deadlines(session if session is not None else requests.Session())
-        self.session.trust_env = trust_env
         agent = f"msgrelay-webhook/{__version__}" + (f" {user_agent_extra}" if user_agent_extra else "")
-        self.session.headers["User-Agent"] = user_agent(agent)
+        self._endpoint = EndpointSession(
+            config.url,
+            timeout=config.timeout,
+            connections=config.concurrency,
+            session=session,
+            trust_env=trust_env,
+            user_agent=user_agent(agent),
+        )
+        self._senders = LanePool(config.concurrency)
+
+    @property
+    def session(self) -> requests.Session:
+        """The `requests.Session` every request goes through."""
+        return self._endpoint.session
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> WebhookDestination:
@@ -109,13 +126,7 @@ class WebhookDestination:
         check_public(self.config.url, allow_insecure=self.config.allow_insecure)
         headers = self.headers(delivery.key, timestamp=int(now), body=body)
         try:
-            response = self.session.post(
-                self.config.url,
-                data=body,
-                headers=headers,
-                timeout=self.config.timeout.for_requests(),
-                allow_redirects=False,
-            )
+            response = self._endpoint.post(body, headers)
         except requests.RequestException as exc:
             error = map_request_exception(exc, method=_METHOD, url=self._safe_url)
             logger.debug("POST %s failed (webhook-id %s): %s", self._safe_url, delivery.key, error)
@@ -134,25 +145,22 @@ class WebhookDestination:
             raise self._error(response)
 
     def deliver_many(self, deliveries: Sequence[Delivery]) -> dict[str, BaseException]:
-        """`deliver` each, in order; the failures by delivery key.
+        """`deliver` each, up to ``config.concurrency`` at once; the failures by delivery key, in the
+        order of ``deliveries``.
 
-        After a failure that concerns the endpoint (it is down, refuses us, or rate-limits us), the
-        rest are not sent and fail with `NotSentError`, so a dead endpoint costs one timeout per
-        batch, not one per lead.
+        Per-key order: deliveries that share a delivery key, or are about the same lead or person
+        (the same ``external_prospect_id``, e-mail or LinkedIn URL: `msgrelay_webhook.lanes`), are
+        sent one after the other in the order given, never at once.
+
+        After a failure that concerns the endpoint (it is down, refuses us, or rate-limits us), no
+        further request is started: the rest fail with `NotSentError`, so a dead endpoint costs one
+        round of timeouts per batch (at most ``concurrency`` requests), not one per lead. A failure of
+        one payload (400, 413, an oversized body) fails that delivery alone.
         """
-        failures: dict[str, BaseException] = {}
-        stop: BaseException | None = None
-        for delivery in deliveries:
-            if stop is not None:
-                failures[delivery.key] = NotSentError(stop)
-                continue
-            try:
-                self.deliver(delivery)
-            except Exception as exc:  # any failure asks the relay for a retry
-                failures[delivery.key] = exc
-                if ends_batch(exc):
-                    stop = exc
-        return failures
+        # One at a time, the batch is one lane: working out who is who would change nothing.
+        batch = lanes(deliveries) if self.config.concurrency > 1 else [deliveries]
+        failures = self._senders.send(batch, self.deliver)
+        return {d.key: failures[d.key] for d in deliveries if d.key in failures}
 
     def register_as(self, register: RegisterDestination, name: str = DEFAULT_NAME) -> None:
         """Register this destination under ``name`` (from a ``register_destinations`` hook)."""
@@ -211,9 +219,10 @@ class WebhookDestination:
 
     # --- lifetime --------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close pooled connections (only of a session this destination created)."""
-        if self._owns_session:
-            self.session.close()
+        """End the sending threads (after a batch in progress), then close the pooled connections (only
+        of a session this destination created)."""
+        self._senders.close()
+        self._endpoint.close()
 
     def __enter__(self) -> WebhookDestination:
         return self

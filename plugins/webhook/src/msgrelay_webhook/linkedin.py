@@ -7,6 +7,7 @@ slash, and non-ASCII characters percent-encoded.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 __all__ = ["canonical_linkedin"]
@@ -21,6 +22,8 @@ def _segment(raw: str) -> str:
     return quote(unquote(raw), safe=_SAFE)
 
 
+# Cached: a batch sent concurrently reads each lead's URL twice (its lane, then its payload).
+@lru_cache(maxsize=4096)
 def canonical_linkedin(url: str | None) -> str | None:
     """The canonical form of a LinkedIn URL; any other URL (or None) is returned as it came, stripped.
 
