@@ -55,7 +55,6 @@ from msgrelay.relay.heartbeat import Heartbeat
 from msgrelay.relay.metrics import DELIVERIES, DELIVERY_SECONDS
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
-from msgrelay.upscale.convert import structure_lead
 
 __all__ = [
     "CHUNK_SHARE",
@@ -409,11 +408,14 @@ class Deliverer:
             context = contexts[claim.context] = RelayContext.from_json(data)
         payload = orjson.loads(claim.payload)
         if claim.source == UPSCALE:
+            if type(payload) is not dict or type(payload.get("external_prospect_id")) is not str:
+                raise TypeError(f"the stored lead of item {claim.item_id!r} is not a lead object")
+            # The `Lead` is built only if the destination reads it: the store writes from the payload.
             return Delivery(
                 destination=claim.destination,
                 key=claim.key,
                 context=context,
-                lead=structure_lead(payload),
+                lead_wire=payload,
                 attempt=claim.attempts,
             )
         return Delivery(
