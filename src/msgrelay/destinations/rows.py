@@ -2,7 +2,9 @@
 
 `msgrelay.destinations.store.Store` and `msgrelay.destinations.pgstore.PostgresStore` write the same
 rows, built here once: a ``deliveries`` row per key, its (message type, text) pairs, and the vendor's
-failure fields of each batch.
+failure fields of each batch. A delivery the relay made from the ledger's stored lead
+(`Delivery.lead_wire`) is written from that object itself, no `Lead` built (`_wire_parts`); the rows
+are the same as from the built lead, byte for byte.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import orjson
 
 from msgrelay.destinations.delivery import Delivery
 from msgrelay.destinations.export import EXPORT_COLUMNS
-from msgrelay.upscale.models import LEAD_INPUT_FIELDS, Lead
+from msgrelay.upscale.models import LEAD_INPUT_FIELDS, Lead, message_type_of_field
 
 __all__ = ["STORED_COLUMNS", "Texts", "batch_failures", "loads", "store_rows"]
 
@@ -34,10 +36,13 @@ def store_rows(deliveries: Sequence[Delivery], now: float) -> tuple[list[tuple[A
         if d.key in seen:
             continue  # a repeat within the batch: dropped, as the first one's row holds the key
         seen.add(d.key)
-        ctx, lead = d.context, d.lead
-        if lead is not None:
+        ctx, wire = d.context, d.lead_wire
+        kinds: list[tuple[str, str | None]]
+        if wire is not None and not d.lead_built:
+            linkedin, extra, kinds = _wire_parts(wire)
+        elif (lead := d.lead) is not None:
             linkedin, extra = lead.linkedin, _lead_extra(lead)
-            kinds: list[tuple[str, str | None]] = list(lead.messages.items())
+            kinds = list(lead.messages.items())
         else:
             body = d.message or {}
             text = body.get("body") or body.get("text") or body.get("message")
@@ -77,3 +82,50 @@ def _lead_extra(lead: Lead) -> str | None:
     if lead.extra:
         data["extra"] = lead.extra
     return orjson.dumps(data, default=str).decode() if data else None
+
+
+#: How `_wire_parts` reads a key of a stored lead: one of these markers, or the message type it holds.
+_IDENTITY = "\0identity"
+_OTHER = "\0other"
+_LEAD_IDENTITY = frozenset(("external_prospect_id", "linkedin", "no_job_posts", *LEAD_INPUT_FIELDS))
+#: Key → marker or message type, filled as keys are first seen (a batch repeats a handful of keys).
+_KIND_OF_KEY: dict[str, str] = {}
+_KIND_OF_KEY_MAX = 4096
+
+
+def _kind_of(key: str) -> str:
+    kind = _KIND_OF_KEY.get(key)
+    if kind is None:
+        kind = _IDENTITY if key in _LEAD_IDENTITY else (message_type_of_field(key) or _OTHER)
+        if len(_KIND_OF_KEY) < _KIND_OF_KEY_MAX:
+            _KIND_OF_KEY[key] = kind
+    return kind
+
+
+def _wire_parts(wire: dict[str, Any]) -> tuple[Any, str | None, list[tuple[str, str | None]]]:
+    """``(linkedin, extra JSON, (message type, text) pairs)`` of a stored lead: what `_lead_extra` and
+    ``lead.messages`` give for the `Lead` that ``structure_lead`` builds from it, keys in the same order."""
+    messages: dict[str, str | None] = {}
+    other: dict[str, Any] = {}
+    for key, value in wire.items():
+        kind = _KIND_OF_KEY.get(key) or _kind_of(key)
+        if kind is _IDENTITY:
+            continue
+        if kind is _OTHER:
+            other[key] = value
+        else:
+            messages[kind] = value
+    data: dict[str, Any] = {}
+    for name in LEAD_INPUT_FIELDS:
+        if value := wire.get(name):
+            data[name] = value
+    no_job_posts = wire.get("no_job_posts")
+    if no_job_posts is not None:
+        data["no_job_posts"] = no_job_posts
+    nulls = [kind for kind, text in messages.items() if text is None]
+    if nulls:
+        data["null_messages"] = nulls
+    if other:
+        data["extra"] = other
+    extra = orjson.dumps(data, default=str).decode() if data else None
+    return wire.get("linkedin"), extra, list(messages.items())

@@ -16,6 +16,15 @@ renew (their lease ran out anyway, and another worker took them over) are droppe
 destination's last measured pace to take at most `CHUNK_SHARE` of the lease; a destination whose pace
 is not known yet gets `FIRST_CHUNK` rows.
 
+A relay run (`Deliverer.run_due` with ``grow``: the pipeline's loop, not a Celery task, whose rate
+limits count rounds) lets the round grow while it only feeds fast batch destinations: after a round
+whose every row went to a ``deliver_many`` destination, was delivered, and took at most `GROW_WITHIN`
+seconds, the next claims `ROUND_GROWTH` times as many rows, up to `ROUND_GROWTH_MAX` times
+``batch_size``; any other round sets it back to ``batch_size``. Each round costs a claim, a store
+write and a settle, each a transaction with its fsync: a 10,000-lead batch into the built-in store
+took 20 rounds and about 70 commits, where 4 would do the writes (issue 14). The lease is unchanged:
+chunks are still sized to the pace, and every held row is renewed, however many.
+
 Outcomes are recorded as deliveries complete, in small groups (`RECORD_EVERY` outcomes, or
 `RECORD_AFTER` seconds), not after a whole chunk: a stop or a crash repeats at most that group. After
 `Deliverer.stop` no row is claimed and no delivery started; the rows of the round not yet delivered
@@ -55,13 +64,15 @@ from msgrelay.relay.heartbeat import Heartbeat
 from msgrelay.relay.metrics import DELIVERIES, DELIVERY_SECONDS
 from msgrelay.relay.policy import DeliveryPolicy
 from msgrelay.relay.report import RelayReport
-from msgrelay.upscale.convert import structure_lead
 
 __all__ = [
     "CHUNK_SHARE",
     "FIRST_CHUNK",
+    "GROW_WITHIN",
     "RECORD_AFTER",
     "RECORD_EVERY",
+    "ROUND_GROWTH",
+    "ROUND_GROWTH_MAX",
     "Deliverer",
     "DeliveryTimeoutError",
     "check_batch_size",
@@ -79,6 +90,12 @@ CHUNK_SHARE = 0.25
 RECORD_EVERY = 5
 #: Real seconds after which the outcomes gathered so far are recorded, however few.
 RECORD_AFTER = 1.0
+#: A growing relay run claims this many times the last round's rows after a fast, clean batch round...
+ROUND_GROWTH = 4
+#: ... up to this many times ``batch_size`` (8,000 rows at the default 500)...
+ROUND_GROWTH_MAX = 16
+#: ... when that round took at most these real seconds (a slower destination keeps ``batch_size``).
+GROW_WITHIN = 1.0
 
 
 _Ready = tuple[DeliveryClaim, Delivery]
@@ -168,6 +185,10 @@ class Deliverer:
         #: Keeps the leases of the rows being delivered alive (`msgrelay.relay.heartbeat`).
         self.heartbeat = Heartbeat(ledger=ledger, owner=owner, lease=policy.lease, clock=clock)
         self._stop = threading.Event()
+        #: Rows the next round of a growing run claims (`run_due` with ``grow``).
+        self.round_limit = self.batch_size
+        #: Whether the round under way has fed only ``deliver_many`` destinations so far.
+        self._only_batch_destinations = True
         #: Rows whose ``deliver`` call outlasted its timeout and still runs: held, never released.
         self._running_late: set[int] = set()
         self._late_lock = threading.Lock()
@@ -180,6 +201,7 @@ class Deliverer:
         batch_id: str | None = None,
         destination: str | None = None,
         rounds: int | None = None,
+        grow: bool = False,
     ) -> int:
         """Deliver every due row (of one source, batch or destination, if given) once, round after round;
         the number claimed. A failure is recorded on its row (retried later or dead), not raised.
@@ -187,10 +209,26 @@ class Deliverer:
         Args:
             rounds: stop after this many claims of ``batch_size`` rows (None: until none is due); a
                 Celery task delivers one round, so a destination's rate limit counts rounds.
+            grow: claim `round_limit` rows a round, grown after each fast round that fed only batch
+                destinations (see the module's docstring); else ``batch_size``. The caller sets
+                `round_limit` back to ``batch_size`` when its run starts.
         """
         count = done = 0
         while not self.stopping and (rounds is None or done < rounds):
-            claimed = self._deliver_round(report, source=source, batch_id=batch_id, destination=destination)
+            limit = self.round_limit if grow else self.batch_size
+            started = time.monotonic()
+            before = (report.retried, report.dead, report.lost, report.released, report.delivered)
+            claimed = self._deliver_round(
+                report, source=source, batch_id=batch_id, destination=destination, limit=limit
+            )
+            if grow:
+                clean = (report.retried, report.dead, report.lost, report.released) == before[:4]
+                fast = time.monotonic() - started <= GROW_WITHIN
+                batched = report.delivered - before[4] == claimed and self._only_batch_destinations
+                if clean and fast and batched:
+                    self.round_limit = min(limit * ROUND_GROWTH, self.batch_size * ROUND_GROWTH_MAX)
+                else:
+                    self.round_limit = self.batch_size
             if not claimed:
                 break
             count += claimed
@@ -218,13 +256,20 @@ class Deliverer:
         self.heartbeat.close()
 
     def _deliver_round(
-        self, report: RelayReport, *, source: str | None, batch_id: str | None, destination: str | None = None
+        self,
+        report: RelayReport,
+        *,
+        source: str | None,
+        batch_id: str | None,
+        destination: str | None = None,
+        limit: int | None = None,
     ) -> int:
+        self._only_batch_destinations = True
         claims = self.ledger.claim_deliveries(
             self.owner,
             now=self.clock(),
             lease=self.policy.lease,
-            limit=self.batch_size,
+            limit=self.batch_size if limit is None else limit,
             source=source,
             batch_id=batch_id,
             destination=destination,
@@ -315,6 +360,7 @@ class Deliverer:
                     lost |= self._record(name, [c for c, _ in ready], failures, report)
             return lost
         # One at a time: each outcome recorded soon after it is known, in small groups.
+        self._only_batch_destinations = False
         pending: list[DeliveryClaim] = []
         flushed = time.monotonic()
         for claim, delivery in ready:
@@ -409,11 +455,14 @@ class Deliverer:
             context = contexts[claim.context] = RelayContext.from_json(data)
         payload = orjson.loads(claim.payload)
         if claim.source == UPSCALE:
+            if type(payload) is not dict or type(payload.get("external_prospect_id")) is not str:
+                raise TypeError(f"the stored lead of item {claim.item_id!r} is not a lead object")
+            # The `Lead` is built only if the destination reads it: the store writes from the payload.
             return Delivery(
                 destination=claim.destination,
                 key=claim.key,
                 context=context,
-                lead=structure_lead(payload),
+                lead_wire=payload,
                 attempt=claim.attempts,
             )
         return Delivery(

@@ -70,7 +70,8 @@ class Relay:
             its instances first with ``config.install(plugins.destinations)``).
         policy: retry and dead-letter policy.
         batch_size: deliveries claimed together (at least 1); they are delivered and recorded per
-            destination, in chunks sized to the destination's pace.
+            destination, in chunks sized to the destination's pace. A relay run's rounds grow past it
+            while they feed only fast batch destinations, such as the store (`msgrelay.relay.deliver`).
         wait_timeout: seconds a generation may stay incomplete, from its batch's arrival, before the
             batch is dead-lettered; meanwhile it is retrieved again with backoff, never waited on, so it
             holds up no other batch (`msgrelay.relay.fanout`).
@@ -360,11 +361,15 @@ class Relay:
 
     def _deliver_rounds(self, report: RelayReport, *, source: str | None, batch_id: str | None) -> int:
         """`Deliverer.run_due`, a round at a time with garbage collection paused for each round
-        (`msgrelay.relay.collection`); the number claimed."""
+        (`msgrelay.relay.collection`), rounds growing while they feed fast batch destinations; the
+        number claimed."""
         count = 0
+        self.deliverer.round_limit = self.deliverer.batch_size  # grown again by this run's own rounds
         while not self.stopping:
             with paused_collection():
-                claimed = self.deliverer.run_due(report, source=source, batch_id=batch_id, rounds=1)
+                claimed = self.deliverer.run_due(
+                    report, source=source, batch_id=batch_id, rounds=1, grow=True
+                )
             if not claimed:
                 break
             count += claimed
