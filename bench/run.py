@@ -240,16 +240,19 @@ def bench_relay(
     )
     table.notes.append(
         "Where the relay's time goes beyond the floor's (cProfile and `sqlite3` timings of one batch, "
-        "issue 14): the floor commits 4 transactions, the relay about 70: each delivery round of "
-        "`--batch-size` (500) rows commits its claim, the store's rows and the outcomes, each an fsync "
-        "under `synchronous=FULL`. Its own work besides is the retrieve (HTTP and decode), the join with "
-        "the submitted leads, the hooks, and building each lead twice (at fan-out for the hooks, at "
-        "delivery from the stored payload). Garbage collection, 13-25% of a batch before, is paused per "
-        "batch and per round (`msgrelay.relay.collection`); the store's key index is led by the batch "
-        "(`msgrelay.destinations.storeschema`), so a growing store no longer slows its inserts "
-        "(`python -m bench.relay_run 10000 10 --store-only` times the store alone). Reaching 0.7 of the "
-        "floor would take fewer, larger rounds for a local destination (its claim, rows and outcome in "
-        "one pass) and a delivery path that writes the stored payload without building a `Lead`."
+        "issue 14): the floor commits 4 transactions, the relay 21 (72 before its delivery rounds grew "
+        "for batch destinations: 4x after each clean round that took under a second, up to 16 x "
+        "`--batch-size`). The delivery path no longer builds a `Lead` for the store (a delivery builds "
+        "its lead on first read; the store writes its rows from the stored payload), garbage "
+        "collection is paused per batch and per round (`msgrelay.relay.collection`), and the store's "
+        "key index is led by the batch (`msgrelay.destinations.storeschema`), so a growing store no "
+        "longer slows its inserts (`python -m bench.relay_run 10000 10 --store-only` times the store "
+        "alone). What is left: the store's multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING` "
+        "costs about 2.5x the floor's plain `executemany` of the same rows, and the fan-out does work "
+        "the floor leaves out (the retrieve over HTTP and its decode, the join with the submitted "
+        "leads, the hooks, one JSON encode per lead into the outbox). Reaching 0.7 would take inserts "
+        "without `RETURNING` (ids assigned in the batch's order, the conflict check done first in one "
+        "query) and a fan-out that writes the outbox from the decoded body without a per-lead encode."
     )
     if fixed_rate is not None:
         table.rows.append(
