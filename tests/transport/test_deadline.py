@@ -22,6 +22,7 @@ from msgrelay.transport import (
     default_deadline,
     enforce_deadlines,
 )
+from msgrelay.transport.deadline import _reaper
 from msgrelay.transport.retry import NO_RETRIES
 
 #: Seconds between two trickled bytes: each read returns well within any read timeout below.
@@ -299,3 +300,32 @@ def test_calls_within_their_deadline_start_no_thread_each() -> None:
         listener.close()
         transport.close()
     assert len(started) <= 1, [t.name for t in started]
+
+
+def test_finished_calls_do_not_pile_up_in_the_deadline_heap() -> None:
+    """A call that ended in time leaves no lasting entry behind: 1000 quick calls under a 60 s deadline
+    leave the shared heap small (2 x calls in flight + 64 at most), not 1000 entries waiting 60 s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    calls = 1000
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for _ in range(calls):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    session = enforce_deadlines(requests.Session())
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/quick"
+    try:
+        for _ in range(calls):
+            assert session.get(url, timeout=Timeout(5.0, 5.0, 60.0).for_requests()).status_code == 200
+    finally:
+        thread.join(10)
+        listener.close()
+        session.close()
+    assert _reaper.size <= 200
