@@ -9,7 +9,8 @@ For each due batch in the ledger's inbox::
 A generation not complete yet (retrieve answers 202) is never waited on in-line, which would hold the
 worker, and every complete batch behind it, for minutes: the batch goes back to the inbox to be retrieved
 again after a backoff (`INCOMPLETE_BACKOFF_MAX` at most), with the progress as its ``last_error``, and is
-dead-lettered once it has stayed incomplete ``wait_timeout`` seconds from its arrival.
+dead-lettered once it has stayed incomplete ``wait_timeout`` seconds from its arrival. The re-check does
+not count as one of the batch's attempts (``fail_batch(counted=False)``).
 
 A Collect request goes the same way with its messages: ``on_message_fetched`` per message, then one
 outbox row per (destination, message).
