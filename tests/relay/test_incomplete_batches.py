@@ -115,4 +115,5 @@ def test_incomplete_retrieves_do_not_use_up_the_retries_a_failure_needs(
     finally:
         relay.close()
     keys = [d.key for d in recorder.calls]
-    assert len(keys) == 2 and len(set(keys)) == 2  # one delivery per lead, each once
+    assert len(keys) == 2  # one delivery per lead
+    assert len(set(keys)) == 2  # each once
