@@ -277,6 +277,34 @@ def test_a_claimed_batch_carries_its_attempts_and_context_reaches_the_deliveries
     assert ledger.next_due() == NOW + 60
 
 
+def test_a_batch_given_back_uncounted_keeps_its_attempts(ledger: Ledger) -> None:
+    """``fail_batch(counted=False)`` (an incomplete retrieve: a wait, not a failure) gives back the
+    attempt the claim added, in the same write; a counted failure keeps it; a claim another owner
+    holds is left alone."""
+    ledger.record_event("upscale", "b1", event=None, destinations=None, now=NOW)
+    for step in range(10):
+        claim = ledger.claim_batch("o", now=NOW + step, lease=60)
+        assert claim is not None
+        assert claim.attempts == 1
+        ledger.fail_batch(
+            claim, "o", error="202", next_attempt_at=NOW + step + 1, now=NOW + step, counted=False
+        )
+    batch = ledger.get_batch("upscale", "b1")
+    assert batch is not None
+    assert (batch["state"], batch["attempts"], batch["last_error"]) == ("pending", 0, "202")
+    claim = ledger.claim_batch("o", now=NOW + 10, lease=60)
+    assert claim is not None
+    ledger.fail_batch(claim, "o", error="503", next_attempt_at=NOW + 11, now=NOW + 10)
+    again = ledger.claim_batch("o", now=NOW + 11, lease=60)
+    assert again is not None
+    assert again.attempts == 2
+    ledger.fail_batch(
+        again, "someone else", error="202", next_attempt_at=NOW + 12, now=NOW + 11, counted=False
+    )
+    assert (ledger.get_batch("upscale", "b1") or {})["attempts"] == 2
+    assert ledger.batch_state("upscale", "b1") == "claimed"
+
+
 def test_a_failed_batch_waits_then_dies_and_a_reopened_one_is_due_again(ledger: Ledger) -> None:
     """fail_batch retries or dead-letters; reopen_batch and retry_dead make a batch due again."""
     ledger.record_event("upscale", "b1", event=None, destinations=None, now=NOW)

@@ -12,6 +12,8 @@ import pytest
 import requests
 
 from msgrelay import errors
+from msgrelay.cli import main
+from msgrelay.sandbox import Fault, Sandbox
 from msgrelay.transport import (
     DeadlineExceeded,
     RetryPolicy,
@@ -20,6 +22,7 @@ from msgrelay.transport import (
     default_deadline,
     enforce_deadlines,
 )
+from msgrelay.transport.deadline import _reaper
 from msgrelay.transport.retry import NO_RETRIES
 
 #: Seconds between two trickled bytes: each read returns well within any read timeout below.
@@ -33,6 +36,7 @@ class TrickleServer:
 
     ``mode="headers"``: the status line and headers themselves trickle, and would take about 60 s.
     ``mode="body"``: the headers come at once; the 300-byte body trickles.
+    ``mode="silent"``: nothing is sent; the client's read timeout ends each request.
     """
 
     def __init__(self, mode: str) -> None:
@@ -74,6 +78,9 @@ class TrickleServer:
                 data += chunk
             self.requests.append(data.split(b"\r\n", 1)[0])
             body = b"x" * 300
+            if self.mode == "silent":
+                self._stop.wait(60)
+                return
             if self.mode == "headers":
                 head, trickled = b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 300 + b"\r\n\r\n"
             else:
@@ -130,23 +137,82 @@ def test_a_trickled_post_is_never_resent(trickle: TrickleServer) -> None:
     transport.close()
 
 
-def test_a_trickled_get_is_retried_by_the_policy(trickle: TrickleServer) -> None:
-    """A GET that ran out of time is retried like any read timeout, each attempt with its deadline."""
-    waits: list[float] = []
+def test_a_trickled_get_with_retries_ends_at_the_one_deadline_of_the_call(trickle: TrickleServer) -> None:
+    """Every attempt of a call shares its deadline: four attempts allowed, a 2 s deadline, a trickle
+    of about 60 s. The first attempt uses all the time there is, so no retry starts (each attempt
+    with a deadline of its own would make four connections and hold the call over 8 s)."""
     transport = Transport(
         base_url=trickle.url,
         auth=None,
-        timeout=Timeout(connect=1.0, read=1.0, total=0.5),
-        retry=RetryPolicy(max_attempts=2),
+        timeout=Timeout(connect=1.0, read=1.0, total=2.0),
+        retry=RetryPolicy(max_attempts=4),
+    )
+    started = time.monotonic()
+    with pytest.raises(errors.TimeoutError, match="call's 2 s deadline"):
+        transport.request("GET", "/slow")
+    assert time.monotonic() - started < 15.0
+    assert trickle.requests == [b"GET /slow HTTP/1.1"]
+    transport.close()
+
+
+def test_a_get_retried_after_read_timeouts_gets_only_what_is_left() -> None:
+    """A silent server: each attempt ends at its 1 s read timeout and is retried, but only while the
+    2.5 s deadline lasts, so at most three attempts fit where the policy allows ten."""
+    server = TrickleServer("silent")
+    waits: list[float] = []
+    transport = Transport(
+        base_url=server.url,
+        auth=None,
+        timeout=Timeout(connect=1.0, read=1.0, total=2.5),
+        retry=RetryPolicy(max_attempts=10),
         sleep=waits.append,
     )
     started = time.monotonic()
-    with pytest.raises(errors.TimeoutError):
-        transport.request("GET", "/slow")
-    assert time.monotonic() - started < BOUND
-    assert len(waits) == 1
-    assert trickle.requests == [b"GET /slow HTTP/1.1"] * 2
+    try:
+        with pytest.raises(errors.TimeoutError):
+            transport.request("GET", "/silent")
+        assert time.monotonic() - started < 15.0
+        assert 1 <= len(server.requests) <= 3
+        assert len(waits) == len(server.requests) - 1
+    finally:
+        transport.close()
+        server.close()
+
+
+def test_a_wait_longer_than_what_is_left_ends_the_call_with_the_answer(sandbox: Sandbox) -> None:
+    """A 429 asking for 10 s when the call has 3 s: not slept through, the caller gets the 429 with its
+    ``retry_after`` (what the relay schedules by) at once, as for a Retry-After beyond the cap."""
+    sandbox.inject(Fault("GET", "/account/check_credits", status=429, headers={"Retry-After": "10"}))
+    waits: list[float] = []
+    transport = Transport(
+        base_url=sandbox.upscale_url,
+        auth=None,
+        timeout=Timeout(connect=1.0, read=1.0, total=3.0),
+        retry=RetryPolicy(max_attempts=4),
+        sleep=waits.append,
+    )
+    with pytest.raises(errors.RateLimitedError) as caught:
+        transport.request("GET", "/account/check_credits")
+    assert caught.value.retry_after == 10.0
+    assert waits == []
     transport.close()
+
+
+def test_the_cli_http_timeout_bounds_the_whole_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--http-timeout 1`` against a trickling server: the command, retries included, ends at the
+    default deadline (5 s connect + 2 x 1 s read), with one line naming the deadline, not minutes later."""
+    server = TrickleServer("body")
+    started = time.monotonic()
+    try:
+        code = main(["upscale", "credits", "--api-key", "k", "--base-url", server.url, "--http-timeout", "1"])
+    finally:
+        server.close()
+    assert time.monotonic() - started < 30.0
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "7 s deadline" in err
+    assert "Traceback" not in err
+    assert len(server.requests) == 1
 
 
 def test_a_plugin_session_gets_the_same_deadline(trickle: TrickleServer) -> None:
@@ -189,12 +255,13 @@ def test_a_quick_answer_is_unaffected_and_the_connection_reused() -> None:
 
 
 def test_the_default_deadline() -> None:
-    """Left out, the deadline is max(30, connect + 2 * read); given, it is used as is."""
+    """Left out, the deadline is connect + 2 * read, with no floor; given, it is used as is."""
     assert Timeout().deadline == default_deadline(5.0, 30.0) == 65.0
-    assert Timeout(1.0, 1.0).deadline == 30.0
+    assert Timeout(1.0, 1.0).deadline == 3.0
     assert Timeout.coerce((2.0, 3.0, 4.0)) == Timeout(2.0, 3.0, 4.0)
     urllib3_timeout = Timeout(2.0, 3.0, 4.0).for_requests()
     assert (urllib3_timeout.connect_timeout, urllib3_timeout.total) == (2.0, 4.0)
+    assert Timeout(2.0, 3.0, 4.0).for_requests(1.5).total == 1.5  # a later attempt: what is left
 
 
 def test_calls_within_their_deadline_start_no_thread_each() -> None:
@@ -233,3 +300,32 @@ def test_calls_within_their_deadline_start_no_thread_each() -> None:
         listener.close()
         transport.close()
     assert len(started) <= 1, [t.name for t in started]
+
+
+def test_finished_calls_do_not_pile_up_in_the_deadline_heap() -> None:
+    """A call that ended in time leaves no lasting entry behind: 1000 quick calls under a 60 s deadline
+    leave the shared heap small (2 x calls in flight + 64 at most), not 1000 entries waiting 60 s."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    calls = 1000
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for _ in range(calls):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    session = enforce_deadlines(requests.Session())
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/quick"
+    try:
+        for _ in range(calls):
+            assert session.get(url, timeout=Timeout(5.0, 5.0, 60.0).for_requests()).status_code == 200
+    finally:
+        thread.join(10)
+        listener.close()
+        session.close()
+    assert _reaper.size <= 200

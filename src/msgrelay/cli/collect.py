@@ -149,7 +149,10 @@ def _connection_options(parser: argparse.ArgumentParser, *, default: Any) -> Non
         type=positive_float,
         default=default,
         metavar="S",
-        help="seconds to wait for each HTTP read (default 30)",
+        help=(
+            "seconds to wait for each HTTP read (default 30); each call, retries included, ends "
+            "after 5 + 2 x S seconds"
+        ),
     )
 
 

@@ -79,9 +79,10 @@ class CollectClient:
     Args:
         api_key: the key from your Collect profile page; ``COLLECT_API_KEY`` when None.
         base_url: the API root; ``COLLECT_BASE_URL``, else ``https://api.usecollect.com/v1``.
-        timeout: a `Timeout`, one number of seconds, or a ``(connect, read)`` pair. Each call also
-            ends at the timeout's total deadline, however slowly the server trickles its answer
-            (`Timeout.total`; default ``max(30, connect + 2 * read)`` s).
+        timeout: a `Timeout`, one number of seconds, or a ``(connect, read)`` pair. Each call, its
+            retries and the waits between them included, ends at the timeout's total deadline,
+            however slowly the server trickles its answer (`Timeout.total`; default
+            ``connect + 2 * read`` s).
         retry: when to resend GET and DELETE (POST and PATCH are never resent once they may have
             reached the server).
         user_agent_extra: your app's ``name/version``, appended to the User-Agent.

@@ -269,8 +269,24 @@ class Ledger(Protocol):
         ...
 
     def fail_batch(
-        self, claim: BatchClaim, owner: str, *, error: str, next_attempt_at: float | None, now: float
-    ) -> None: ...
+        self,
+        claim: BatchClaim,
+        owner: str,
+        *,
+        error: str,
+        next_attempt_at: float | None,
+        now: float,
+        counted: bool = True,
+    ) -> None:
+        """Give the batch back for a retry at ``next_attempt_at``, or dead-letter it (None), if
+        ``owner`` still holds the claim.
+
+        ``counted=False`` gives back the attempt the claim added, in the same write: a retrieve that
+        found the generation incomplete (202) is a wait, not a failure, and must not use up the
+        batch's retries.
+        """
+        ...
+
     def stored_items(self, source: str, batch_id: str) -> set[str]: ...
     def batch_state(self, source: str, batch_id: str) -> str | None: ...
     def get_batch(self, source: str, batch_id: str) -> dict[str, Any] | None: ...

@@ -9,7 +9,8 @@ For each due batch in the ledger's inbox::
 A generation not complete yet (retrieve answers 202) is never waited on in-line, which would hold the
 worker, and every complete batch behind it, for minutes: the batch goes back to the inbox to be retrieved
 again after a backoff (`INCOMPLETE_BACKOFF_MAX` at most), with the progress as its ``last_error``, and is
-dead-lettered once it has stayed incomplete ``wait_timeout`` seconds from its arrival.
+dead-lettered once it has stayed incomplete ``wait_timeout`` seconds from its arrival. The re-check does
+not count as one of the batch's attempts (``fail_batch(counted=False)``).
 
 A Collect request goes the same way with its messages: ``on_message_fetched`` per message, then one
 outbox row per (destination, message).
@@ -29,6 +30,7 @@ steps follow). `FanOut` is the first of the two steps `msgrelay.relay.Relay` own
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -180,18 +182,22 @@ class FanOut:
             error = f"generation still not complete {now - arrived:.0f} s after it arrived ({incomplete})"
             report.batch_failures += 1
             report.note(f"batch {claim.batch_id}: {error}")
-            self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=None, now=now)
+            self.ledger.fail_batch(
+                claim, self.owner, error=error, next_attempt_at=None, now=now, counted=False
+            )
             return
-        wait = jittered_backoff(
-            claim.attempts,
-            base=self.poll_interval or INCOMPLETE_BACKOFF_BASE,
-            ceiling=INCOMPLETE_BACKOFF_MAX,
-            rng=self.policy.rng,
-        )
+        # An incomplete retrieve is a wait, not a failure: it gives back the attempt its claim counted
+        # (else a few re-checks would use up the retries a real failure needs), so the wait grows with
+        # the batch's age instead: doubling waits from `base` reach age a after about log2(1 + a/base).
+        base = self.poll_interval or INCOMPLETE_BACKOFF_BASE
+        checks = 1 + int(math.log2(1 + max(now - arrived, 0.0) / base))
+        wait = jittered_backoff(checks, base=base, ceiling=INCOMPLETE_BACKOFF_MAX, rng=self.policy.rng)
         # One last look at the deadline itself, so a batch completing just before it is not lost.
         retry_at = min(now + wait, give_up)
         error = f"{incomplete}; retrieved again in {retry_at - now:.3g} s"
-        self.ledger.fail_batch(claim, self.owner, error=error, next_attempt_at=retry_at, now=now)
+        self.ledger.fail_batch(
+            claim, self.owner, error=error, next_attempt_at=retry_at, now=now, counted=False
+        )
 
     def close(self) -> None:
         """Close the clients this step made (not one it was given, nor one a given factory made)."""

@@ -21,7 +21,7 @@ import urllib3
 from msgrelay import errors
 from msgrelay._version import __version__
 from msgrelay.config import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
-from msgrelay.transport.deadline import enforce_deadlines
+from msgrelay.transport.deadline import DeadlineExceeded, enforce_deadlines
 from msgrelay.transport.mapping import error_for_response, map_request_exception
 from msgrelay.transport.redact import Secret, redact_url
 from msgrelay.transport.retry import RetryPolicy, parse_retry_after
@@ -31,22 +31,23 @@ __all__ = ["DEFAULT_TIMEOUT", "Timeout", "Transport", "default_deadline", "user_
 logger = logging.getLogger(__name__)
 
 
-#: The shortest default deadline of a whole call: long enough for a large answer on a slow link.
-MIN_DEFAULT_DEADLINE = 30.0
-
-
 def default_deadline(connect: float, read: float) -> float:
-    """The deadline of a whole call when none is given: ``max(30, connect + 2 * read)`` seconds."""
-    return max(MIN_DEFAULT_DEADLINE, connect + 2 * read)
+    """The deadline of a whole call when none is given: ``connect + 2 * read`` seconds.
+
+    Room to connect, then for the server to think (one read timeout) and to send its answer (another);
+    no floor, so a short read timeout gives a short call (``--http-timeout 1``: 7 s, retries included).
+    """
+    return connect + 2 * read
 
 
 @attrs.frozen
 class Timeout:
     """Seconds to wait for the connection, then for each read, and for the whole call. Always set.
 
-    ``connect`` and ``read`` bound each socket operation; ``total`` bounds the call from its start to
-    the last byte of the answer, however slowly a server trickles it (`msgrelay.transport.deadline`).
-    Left out, ``total`` is `default_deadline`: ``max(30, connect + 2 * read)`` seconds.
+    ``connect`` and ``read`` bound each socket operation; ``total`` bounds the whole call, from its
+    start to the last byte of the answer, every retry and wait between attempts included, however
+    slowly a server trickles (`msgrelay.transport.deadline`). Left out, ``total`` is
+    `default_deadline`: ``connect + 2 * read`` seconds.
     """
 
     connect: float = DEFAULT_CONNECT_TIMEOUT
@@ -58,13 +59,15 @@ class Timeout:
         """Seconds the whole call may take: ``total``, else `default_deadline`."""
         return self.total if self.total is not None else default_deadline(self.connect, self.read)
 
-    def for_requests(self) -> Any:
+    def for_requests(self, remaining: float | None = None) -> Any:
         """The ``timeout=`` argument for `requests` on a session with `enforce_deadlines`.
 
         A `urllib3.Timeout`, which `requests` hands to urllib3 unchanged; typed `Any` because the
-        `requests` stubs list only numbers and pairs.
+        `requests` stubs list only numbers and pairs. ``remaining``: the seconds left of the call's
+        deadline, the total of a later attempt; left out, the whole `deadline`.
         """
-        return urllib3.Timeout(connect=self.connect, read=self.read, total=self.deadline)
+        total = self.deadline if remaining is None else remaining
+        return urllib3.Timeout(connect=self.connect, read=self.read, total=total)
 
     @classmethod
     def coerce(
@@ -85,6 +88,11 @@ class Timeout:
 DEFAULT_TIMEOUT = Timeout()
 
 
+def _fits(wait: float, ends: float) -> bool:
+    """Whether an attempt can still start after waiting ``wait`` seconds, before the call ``ends``."""
+    return time.monotonic() + wait < ends
+
+
 def user_agent(extra: str | None = None) -> str:
     """``msgrelay/<version> requests/<version> CPython/<version> <OS>`` plus the host's own token."""
     agent = (
@@ -102,9 +110,11 @@ class Transport:
         auth: a `requests` auth object; its secret is kept out of logs and errors.
         secrets: strings to scrub from any vendor text that ends up in an exception.
         timeout: a `Timeout`, a number, or a ``(connect, read)`` pair (or ``(connect, read, total)``);
-            each attempt ends at the timeout's `Timeout.deadline`, however slowly the server answers,
-            with a `msgrelay.errors.TimeoutError` (an attempt, not the retries: a GET that ran out of
-            time is retried by ``retry``, a POST never).
+            the whole call, its retries and the waits between them included, ends at the timeout's
+            `Timeout.deadline`, however slowly the server answers, with a
+            `msgrelay.errors.TimeoutError`. A retry starts only while time is left, and gets only what
+            is left; a wait (backoff or ``Retry-After``) that would outlast the deadline is not slept:
+            the call raises the error that asked for it.
         retry: the `RetryPolicy`.
         user_agent_extra: appended to the User-Agent (your app's ``name/version``).
         trust_env: whether `requests` reads proxies and ``.netrc`` from the environment.
@@ -169,11 +179,15 @@ class Transport:
         if json is not None:
             data = orjson.dumps(json)
             send_headers["Content-Type"] = "application/json"
+        safe_url = redact_url(url if not params else f"{url}?{urlencode(params, doseq=True)}")
+        # One deadline for the whole call: every attempt gets only what is left of it, so retries
+        # cannot multiply it (four trickled attempts once held a 1 s read timeout for two minutes).
+        deadline = self.timeout.deadline
+        ends = time.monotonic() + deadline
         attempt = 0
         while True:
             attempt += 1
             started = time.perf_counter()
-            safe_url = redact_url(url if not params else f"{url}?{urlencode(params, doseq=True)}")
             failure: requests.RequestException | None = None
             try:
                 response = self.session.request(
@@ -182,7 +196,7 @@ class Transport:
                     params=params,
                     data=data,
                     headers=send_headers,
-                    timeout=self.timeout.for_requests(),
+                    timeout=self.timeout.for_requests(None if attempt == 1 else ends - time.monotonic()),
                     # A redirect would carry the Api-Key header to wherever it points (requests
                     # strips only Authorization), and would turn a POST into a GET: never follow one.
                     allow_redirects=False,
@@ -192,6 +206,9 @@ class Transport:
             if failure is not None:
                 # Handled outside the `except`: an exception raised inside it would keep the requests
                 # exception as its __context__, and that one's text holds the URL with its secrets.
+                if isinstance(failure, DeadlineExceeded):
+                    # The attempt's total was what was left; the error names the call's deadline.
+                    failure = DeadlineExceeded(seconds=deadline)
                 error = map_request_exception(failure, method=method, url=safe_url)
                 del failure
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -204,7 +221,7 @@ class Transport:
                         method=method, attempt=attempt, may_have_reached_server=reached
                     )
                 )
-                if wait is None:
+                if wait is None or not _fits(wait, ends):
                     raise error from None
                 logger.info(
                     "%s %s: %s; retrying in %.1f s (attempt %d of %d)",
@@ -216,21 +233,26 @@ class Transport:
                     self.retry.max_attempts,
                 )
                 self._sleep(wait)
+                if time.monotonic() >= ends:  # the wait overran what was left: no attempt can start
+                    raise error from None
                 continue
             elapsed_ms = (time.perf_counter() - started) * 1000
             logger.debug("%s %s -> %d in %.1f ms", method, safe_url, response.status_code, elapsed_ms)
             if response.status_code < 300:
                 return response
+            status_error = error_for_response(response, method=method, url=safe_url, secrets=self._secrets)
             if response.status_code < 400:
-                raise error_for_response(response, method=method, url=safe_url, secrets=self._secrets)
+                raise status_error
             wait = self.retry.delay_after_status(
                 method=method,
                 attempt=attempt,
                 status=response.status_code,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
-            if wait is None:
-                raise error_for_response(response, method=method, url=safe_url, secrets=self._secrets)
+            if wait is None or not _fits(wait, ends):
+                # Also a Retry-After longer than what is left: the caller gets the answer with its
+                # ``retry_after``, as for one beyond the policy's cap, rather than a blind timeout.
+                raise status_error
             logger.info(
                 "%s %s -> %d; retrying in %.1f s (attempt %d of %d)",
                 method,
@@ -242,6 +264,8 @@ class Transport:
             )
             response.close()
             self._sleep(wait)
+            if time.monotonic() >= ends:  # the wait overran what was left: no attempt can start
+                raise status_error
 
     def request_json(
         self,

@@ -79,9 +79,10 @@ class UpscaleClient:
     Args:
         api_key: the key; defaults to ``$UPSCALE_API_KEY``.
         base_url: the API root; defaults to ``$UPSCALE_BASE_URL``, then the vendor's.
-        timeout: a `Timeout`, one number, or ``(connect, read)`` seconds; always set. Each call also
-            ends at the timeout's total deadline, however slowly the server trickles its answer
-            (`Timeout.total`; default ``max(30, connect + 2 * read)`` s).
+        timeout: a `Timeout`, one number, or ``(connect, read)`` seconds; always set. Each call, its
+            retries and the waits between them included, ends at the timeout's total deadline,
+            however slowly the server trickles its answer (`Timeout.total`; default
+            ``connect + 2 * read`` s).
         retry: the `RetryPolicy` for GETs (a generation POST is never resent once it may have
             reached the server).
         paths: `GROUPED` (default) or `FLAT`.

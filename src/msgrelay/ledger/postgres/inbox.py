@@ -205,15 +205,24 @@ class PostgresInbox(PostgresBase):
         return True
 
     def fail_batch(
-        self, claim: BatchClaim, owner: str, *, error: str, next_attempt_at: float | None, now: float
+        self,
+        claim: BatchClaim,
+        owner: str,
+        *,
+        error: str,
+        next_attempt_at: float | None,
+        now: float,
+        counted: bool = True,
     ) -> None:
-        """Give the batch back for a retry at ``next_attempt_at``, or dead-letter it (None)."""
+        """Give the batch back for a retry at ``next_attempt_at``, or dead-letter it (None); ``counted=False``
+        gives back the attempt its claim added (`Ledger.fail_batch`)."""
         state, when = (PENDING, next_attempt_at) if next_attempt_at is not None else (DEAD, now)
         with self._tx() as c:
             c.execute(
                 "UPDATE batches SET state = %s, next_attempt_at = %s, last_error = %s, owner = NULL,"
-                " updated_at = %s WHERE source = %s AND batch_id = %s AND owner = %s AND state = 'claimed'",
-                (state, when, error, now, claim.source, claim.batch_id, owner),
+                " updated_at = %s, attempts = attempts - %s"
+                " WHERE source = %s AND batch_id = %s AND owner = %s AND state = 'claimed'",
+                (state, when, error, now, 0 if counted else 1, claim.source, claim.batch_id, owner),
             )
 
     def dead_letter_batch(self, source: str, batch_id: str, *, error: str, now: float) -> None:

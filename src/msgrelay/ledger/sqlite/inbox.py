@@ -206,16 +206,24 @@ class SQLiteInbox(SQLiteBase):
         return True
 
     def fail_batch(
-        self, claim: BatchClaim, owner: str, *, error: str, next_attempt_at: float | None, now: float
+        self,
+        claim: BatchClaim,
+        owner: str,
+        *,
+        error: str,
+        next_attempt_at: float | None,
+        now: float,
+        counted: bool = True,
     ) -> None:
-        """Give the batch back for a retry at ``next_attempt_at``, or dead-letter it (None)."""
+        """Give the batch back for a retry at ``next_attempt_at``, or dead-letter it (None); ``counted=False``
+        gives back the attempt its claim added (`Ledger.fail_batch`)."""
         state, when = (PENDING, next_attempt_at) if next_attempt_at is not None else (DEAD, now)
         with self._write() as c:
             c.execute(
                 "UPDATE batches SET state = ?, next_attempt_at = ?, last_error = ?, owner = NULL,"
-                " updated_at = ?"
+                " updated_at = ?, attempts = attempts - ?"
                 " WHERE source = ? AND batch_id = ? AND owner = ? AND state = 'claimed'",
-                (state, when, error, now, claim.source, claim.batch_id, owner),
+                (state, when, error, now, 0 if counted else 1, claim.source, claim.batch_id, owner),
             )
 
     def dead_letter_batch(self, source: str, batch_id: str, *, error: str, now: float) -> None:
