@@ -20,9 +20,10 @@ The rules of a sequential batch hold:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from concurrent.futures.thread import _threads_queues
+from typing import cast
 
 from msgrelay import Delivery
 from msgrelay_webhook.errors import NotSentError, ends_batch
@@ -133,5 +134,6 @@ class LanePool:
             executor.shutdown(wait=False)
             # Nor joined at interpreter exit (concurrent.futures joins every pool thread then): the
             # relay has released what a hung request was sending, and the process must be able to end.
+            exit_joins = cast("MutableMapping[threading.Thread, object]", _threads_queues)
             for thread in list(getattr(executor, "_threads", ())):
-                _threads_queues.pop(thread, None)
+                exit_joins.pop(thread, None)
