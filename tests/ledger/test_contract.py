@@ -424,6 +424,18 @@ def test_released_claims_are_pending_again_with_their_attempt_given_back(ledger:
     assert {d.attempts for d in again} == {c.attempts}  # the first attempt, as if never claimed
 
 
+def test_a_note_on_claimed_rows_keeps_them_claimed(ledger: Ledger) -> None:
+    """A worker whose call outlasts its timeout notes why on the rows it still holds, which stay claimed;
+    rows it does not hold are left alone."""
+    fanned_out(ledger, 2, ["store"])
+    a, b = ledger.claim_deliveries("w1", now=NOW, lease=60, limit=10)
+    assert ledger.note_claims("w2", [a.id], error="not w2's") == 0
+    assert ledger.note_claims("w1", [a.id], error="timed out after 5 s; the call is still running") == 1
+    assert ledger.batch_counts("upscale", "b1") == {"claimed": 2}
+    assert ledger.settle("w1", delivered=[a.id, b.id], failed=[], now=NOW + 1) == []  # still w1's
+    assert ledger.batch_counts("upscale", "b1") == {"delivered": 2}
+
+
 def test_fan_out_reads_its_items_once_a_chunk_at_a_time(ledger: Ledger) -> None:
     """Items given as a generator (read once) past several write chunks all get their rows, skipped ones
     written skipped; the generator is read inside the fan-out, before it returns."""

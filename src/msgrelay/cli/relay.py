@@ -41,6 +41,9 @@ DEFAULT_BATCH_SIZE = 500
 _clock = time.time
 #: Seconds a SIGTERM leaves the delivery in progress to finish before the run is abandoned.
 STOP_TIMEOUT = 20.0
+#: Seconds the run waits at exit for ``deliver`` calls still running past their timeout, before it
+#: releases their deliveries for retry rather than wait on a destination that may never answer.
+LATE_CALLS_WAIT = 5.0
 
 #: The options each mode uses (argparse attribute → the option as the user spelled it). Any other
 #: option given with a mode is refused rather than silently ignored.
@@ -205,12 +208,27 @@ def cmd_relay(args: argparse.Namespace) -> int:
         relay = Relay(ledger=ledger, plugins=plugins, batch_size=batch_size, routes=routes)
         try:
             with _stop_on_sigterm(relay):
-                return _run(relay, args, destinations)
+                code = _run(relay, args, destinations)
+            return _release_late_calls(relay, code)
         finally:
             relay.close()
             plugins.destinations.close()
     finally:
         ledger.close()
+
+
+def _release_late_calls(relay: Relay, code: int, wait: float = LATE_CALLS_WAIT) -> int:
+    """``code``, or `EXIT_API` when deliveries still running past their timeout ``wait`` s on had to be
+    released for retry (the process ends: their outcome could no longer be recorded)."""
+    released = relay.deliverer.abandon_late(wait)
+    if not released:
+        return code
+    print(
+        f"msgrelay: {released} deliveries still running at exit were released for retry; their "
+        "destination may receive them twice, with the same delivery key",
+        file=sys.stderr,
+    )
+    return code if code != EXIT_OK else EXIT_API
 
 
 @contextlib.contextmanager

@@ -308,6 +308,11 @@ class Ledger(Protocol):
         their claim's attempt not counted. Rows it no longer holds are left alone; returns how many."""
         ...
 
+    def note_claims(self, owner: str, ids: Sequence[int], *, error: str) -> int:
+        """Set ``last_error`` on claimed rows ``owner`` still holds, leaving them claimed (a ``deliver``
+        call still running past its timeout: ``relay --status`` shows why); returns how many."""
+        ...
+
     def settle(
         self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
     ) -> list[int]: ...

@@ -35,10 +35,18 @@ No ``deliver`` call holds the worker for ever: each runs in a thread of its own,
 for it at most the destination's ``deliver_timeout`` (`DestinationRegistry.timeout_of`, default 60 s).
 A call that outlasts it is left running, and its rows stay claimed: the heartbeat keeps renewing their
 lease and the round does not release them, so no worker (this one included) delivers them again while
-the call may still succeed. When the call returns, its outcome is recorded like any other (delivered,
-or retried with ``timed out after N s, then: <error>``). Only if the process ends first do the rows go
-back to the ledger (their lease runs out, or the next run frees them) and are delivered again: at least
-once, with the same key.
+the call may still succeed; their ``last_error`` says ``timed out after N s; the call is still
+running`` meanwhile. The destination is *hung* for this deliverer until the call returns: no other call
+to it starts (at most one thread per destination waits on a hung far side), and its other rows, of this
+round and of later ones, fail at once with ``timed out after N s`` (an attempt, retried after the
+backoff and at least the timeout, dead-lettered after the last). When the call returns, its outcome is
+recorded like any other (delivered, or retried with ``timed out after N s, then: <error>``).
+
+A call still running `GIVE_UP_LEASES` leases after it started is given up: its rows are recorded as a
+retryable failure, and another attempt may deliver them while the call still completes (the destination
+then sees them twice, with the same ``delivery.key``). A run that ends (`Deliverer.abandon_late`, the
+CLI) does the same with calls still running when it exits; a process that dies leaves the rows to their
+lease, or to the next run that frees them. That is the at-least-once window.
 
 A failed delivery follows `DeliveryPolicy.next_attempt_at`, the rule the fan-out follows too: dead after
 the last attempt or when retrying cannot help, else retried after the backoff or the far side's
@@ -53,6 +61,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import attrs
 import orjson
 
 from msgrelay.destinations import Destination
@@ -69,6 +78,7 @@ from msgrelay.relay.report import RelayReport
 __all__ = [
     "CHUNK_SHARE",
     "FIRST_CHUNK",
+    "GIVE_UP_LEASES",
     "GROW_WITHIN",
     "RECORD_AFTER",
     "RECORD_EVERY",
@@ -97,6 +107,10 @@ ROUND_GROWTH = 4
 ROUND_GROWTH_MAX = 16
 #: ... when that round took at most these real seconds (a slower destination keeps ``batch_size``).
 GROW_WITHIN = 1.0
+#: Leases after which a call still running past its timeout is given up (its rows retried): long
+#: enough for any sane HTTP deadline, short enough that a call that never returns does not hold its
+#: rows for ever.
+GIVE_UP_LEASES = 2
 
 
 _Ready = tuple[DeliveryClaim, Delivery]
@@ -120,6 +134,10 @@ class _Call:
         self._failures: _Failures = {}
         self._late: Callable[[_Failures], None] | None = None
 
+    def wait(self, seconds: float) -> bool:
+        """Whether the call has returned, waiting at most ``seconds``."""
+        return self._done.wait(seconds)
+
     def result(self, seconds: float, late: Callable[[_Failures], None]) -> _Failures | None:
         """The failures, or None when the call outlasts ``seconds``: ``late`` then gets them when it ends."""
         self._done.wait(seconds)
@@ -140,6 +158,22 @@ class _Call:
             late = self._late
         if late is not None:
             late(failures)
+
+
+@attrs.define(eq=False)
+class _Hung:
+    """A call that outlasted its destination's timeout and still runs: its destination gets no other call.
+
+    ``state``: ``running``; ``returned`` once the call's outcome is being recorded; ``given_up`` once
+    its rows were recorded as failed without it (`GIVE_UP_LEASES`, or `Deliverer.abandon_late`).
+    """
+
+    name: str
+    call: _Call
+    claims: list[DeliveryClaim]
+    seconds: float
+    since: float
+    state: str = "running"
 
 
 class _Caller:
@@ -216,6 +250,8 @@ class Deliverer:
         self._only_batch_destinations = True
         #: Rows whose ``deliver`` call outlasted its timeout and still runs: held, never released.
         self._running_late: set[int] = set()
+        #: The calls that outlasted their timeout and have not returned: their destinations are hung.
+        self._hung: list[_Hung] = []
         self._late_lock = threading.Lock()
         #: Per thread using this deliverer: the thread its deliver calls run on (made on first use;
         #: replaced after a call outlasts its timeout), so two threads' calls never queue behind each other.
@@ -298,6 +334,7 @@ class Deliverer:
         limit: int | None = None,
     ) -> int:
         self._only_batch_destinations = True
+        self._give_up_overdue(report)
         claims = self.ledger.claim_deliveries(
             self.owner,
             now=self.clock(),
@@ -324,6 +361,10 @@ class Deliverer:
             for name, group in groups.items():
                 rest = group
                 while rest and not self.stopping:
+                    if self.hung(name):
+                        # No call to a destination whose last one still hangs: these wait their retry.
+                        lost |= self._time_out(name, rest, report)
+                        break
                     if not fresh:
                         # Besides the heartbeat's beats: the relay's own clock may run apart from real time.
                         beat.renew()
@@ -396,7 +437,7 @@ class Deliverer:
         self._only_batch_destinations = False
         pending: list[DeliveryClaim] = []
         flushed = time.monotonic()
-        for claim, delivery in ready:
+        for index, (claim, delivery) in enumerate(ready):
             if self.stopping:
                 break
             if claim.id in self.heartbeat.lost():
@@ -404,7 +445,10 @@ class Deliverer:
             with DELIVERY_SECONDS.labels(destination=name).time():
                 outcome = self._call(name, destination, [(claim, delivery)], report)
             if outcome is None:
-                break  # recorded when it returns; the rest go back to the ledger with the round
+                # Recorded when it returns; the rest of the chunk waits its retry (the destination hangs).
+                rest = [c for c, _ in ready[index + 1 :]]
+                lost |= self._time_out(name, rest, report)
+                break
             failures.update(outcome)
             pending.append(claim)
             if len(pending) >= RECORD_EVERY or time.monotonic() - flushed >= RECORD_AFTER:
@@ -418,25 +462,32 @@ class Deliverer:
         self, name: str, destination: Destination, ready: list[_Ready], report: RelayReport
     ) -> _Failures | None:
         """Deliver, waiting at most the destination's timeout: the failures, or None when the call runs on
-        (its rows stay claimed, and its outcome is recorded when it returns)."""
+        (its rows stay claimed, the destination is hung, and its outcome is recorded when it returns)."""
         seconds = self.plugins.destinations.timeout_of(name)
         claims = [c for c, _ in ready]
         ids = {c.id for c in claims}
         with self._late_lock:
             self._running_late |= ids  # before the call starts: a round ending meanwhile keeps them
+        call = _Call(destination, [d for _, d in ready])
+        hung = _Hung(name=name, call=call, claims=claims, seconds=seconds, since=self.clock())
 
         def late(failures: _Failures) -> None:
-            timed_out = f"timed out after {seconds:g} s, then: "
-            failures = {
-                key: DeliveryTimeoutError(timed_out + describe_error(exc)) for key, exc in failures.items()
-            }
+            with self._late_lock:
+                given_up, hung.state = hung.state == "given_up", "returned"
             try:
-                self._record(name, claims, failures, RelayReport())
+                if not given_up:  # else its rows were recorded failed already, and may be another's now
+                    timed_out = f"timed out after {seconds:g} s, then: "
+                    failures = {
+                        key: DeliveryTimeoutError(timed_out + describe_error(exc))
+                        for key, exc in failures.items()
+                    }
+                    self._record(name, claims, failures, RelayReport())
             finally:
                 with self._late_lock:
                     self._running_late -= ids
+                    if hung in self._hung:
+                        self._hung.remove(hung)
 
-        call = _Call(destination, [d for _, d in ready])
         caller: _Caller | None = getattr(self._callers, "caller", None)
         if caller is None:
             caller = self._callers.caller = _Caller()
@@ -450,20 +501,80 @@ class Deliverer:
             self._callers.caller = None
             with self._late_lock:
                 self._all_callers.remove(caller)
-            report.note(f"{name}: timed out after {seconds:g} s; recorded when the call returns")
+                if hung.state == "running":  # it may have returned already
+                    self._hung.append(hung)
+            still = f"timed out after {seconds:g} s; the call is still running"
+            self.ledger.note_claims(self.owner, sorted(ids), error=still)
+            report.note(f"{name}: {still}")
             return None
         with self._late_lock:
             self._running_late -= ids
         return outcome
+
+    def hung(self, name: str) -> bool:
+        """Whether a call to this destination outlasted its timeout and has not returned yet."""
+        with self._late_lock:
+            return any(h.name == name for h in self._hung)
+
+    def _time_out(self, name: str, claims: list[DeliveryClaim], report: RelayReport) -> set[int]:
+        """Record these claims of a hung destination as timed out, never called: retried later (at least
+        the timeout later, the hung call may well be over by then); the ids found lost meanwhile."""
+        if not claims:
+            return set()
+        seconds = self.plugins.destinations.timeout_of(name)
+        error = DeliveryTimeoutError(f"timed out after {seconds:g} s")
+        return self._record(name, claims, dict.fromkeys((c.key for c in claims), error), report, wait=seconds)
+
+    def _give_up_overdue(self, report: RelayReport) -> None:
+        """Give up the calls still running `GIVE_UP_LEASES` leases after they started (rows retried)."""
+        now = self.clock()
+        self._give_up(report, lambda h: now - h.since >= GIVE_UP_LEASES * self.policy.lease, "given up")
+
+    def abandon_late(self, wait: float) -> int:
+        """Wait at most ``wait`` s for the calls still running past their timeout, then record the rows of
+        those still running as retryable failures (for a run that ends now); how many rows.
+
+        Their call may still reach the destination: it may then see them twice, with the same key.
+        """
+        deadline = time.monotonic() + wait
+        with self._late_lock:
+            calls = [h.call for h in self._hung]
+        for call in calls:
+            call.wait(max(deadline - time.monotonic(), 0.0))
+        return self._give_up(RelayReport(), lambda h: True, "still running when the relay exited")
+
+    def _give_up(self, report: RelayReport, due: Callable[[_Hung], bool], why: str) -> int:
+        with self._late_lock:
+            chosen = [h for h in self._hung if h.state == "running" and due(h)]
+            for h in chosen:
+                # Still hung (no new call starts) until it returns; but its rows are no longer its own.
+                h.state = "given_up"
+                self._running_late -= {c.id for c in h.claims}
+        count = 0
+        for h in chosen:
+            error = DeliveryTimeoutError(
+                f"timed out after {h.seconds:g} s; the call was still running: {why}"
+            )
+            lost = self._record(h.name, h.claims, dict.fromkeys((c.key for c in h.claims), error), report)
+            count += sum(1 for c in h.claims if c.id not in lost)
+        return count
 
     def _still_held(self, ready: list[_Ready]) -> list[_Ready]:
         gone = self.heartbeat.lost()
         return [(c, d) for c, d in ready if c.id not in gone]
 
     def _record(
-        self, name: str, claims: list[DeliveryClaim], failures: dict[str, BaseException], report: RelayReport
+        self,
+        name: str,
+        claims: list[DeliveryClaim],
+        failures: dict[str, BaseException],
+        report: RelayReport,
+        *,
+        wait: float = 0.0,
     ) -> set[int]:
-        """Settle these claims' outcomes (no failure: delivered); the ids this worker no longer held."""
+        """Settle these claims' outcomes (no failure: delivered); the ids this worker no longer held.
+
+        A retried failure waits at least ``wait`` s besides the policy's backoff."""
         self.heartbeat.drop(c.id for c in claims)
         delivered: list[int] = []
         failed: list[Failure] = []
@@ -476,6 +587,8 @@ class Deliverer:
             error = describe_error(failure)
             report.note(f"{name}: {error}")
             retry_at = self.policy.next_attempt_at(claim.attempts, failure, now=now)
+            if retry_at is not None:
+                retry_at = max(retry_at, now + wait)
             failed.append(Failure(claim.id, error, retry_at))
         lost = set(self.ledger.settle(self.owner, delivered=delivered, failed=failed, now=now))
         settled = sum(1 for i in delivered if i not in lost)

@@ -219,8 +219,8 @@ class WebhookDestination:
 
     # --- lifetime --------------------------------------------------------------------------------
     def close(self) -> None:
-        """End the sending threads (after a batch in progress), then close the pooled connections (only
-        of a session this destination created)."""
+        """End the sending threads (without waiting for a batch in progress), then close the pooled
+        connections (only of a session this destination created)."""
         self._senders.close()
         self._endpoint.close()
 

@@ -20,8 +20,10 @@ The rules of a sequential batch hold:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures.thread import _threads_queues
+from typing import cast
 
 from msgrelay import Delivery
 from msgrelay_webhook.errors import NotSentError, ends_batch
@@ -122,10 +124,16 @@ class LanePool:
             return self._executor
 
     def close(self) -> None:
-        """End the pool's threads (after the batches in progress); a later `send` starts new ones."""
+        """End the pool's threads once the batches in progress end, without waiting for them (a request
+        to an endpoint that never answers must not hold the caller); a later `send` starts new ones."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
             # Not cancelling: a batch in progress on another thread finishes and reports every outcome
             # (a cancelled worker would fail deliveries that were already sent, and they would go twice).
-            executor.shutdown(wait=True)
+            executor.shutdown(wait=False)
+            # Nor joined at interpreter exit (concurrent.futures joins every pool thread then): the
+            # relay has released what a hung request was sending, and the process must be able to end.
+            exit_joins = cast("MutableMapping[threading.Thread, object]", _threads_queues)
+            for thread in list(getattr(executor, "_threads", ())):
+                exit_joins.pop(thread, None)

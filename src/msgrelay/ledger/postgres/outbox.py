@@ -101,6 +101,16 @@ class PostgresOutbox(PostgresBase):
                 (now, list(ids), owner),
             ).rowcount
 
+    def note_claims(self, owner: str, ids: Sequence[int], *, error: str) -> int:
+        """Set ``last_error`` on rows ``owner`` still holds, which stay claimed; returns how many."""
+        if not ids:
+            return 0
+        with self._tx() as c:
+            return c.execute(
+                "UPDATE outbox SET last_error = %s WHERE id = ANY(%s) AND state = 'claimed' AND owner = %s",
+                (error, list(ids), owner),
+            ).rowcount
+
     def settle(
         self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
     ) -> list[int]:

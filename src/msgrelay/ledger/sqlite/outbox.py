@@ -127,6 +127,17 @@ class SQLiteOutbox(SQLiteBase):
                 (now, orjson.dumps(list(ids)).decode(), owner),
             ).rowcount
 
+    def note_claims(self, owner: str, ids: Sequence[int], *, error: str) -> int:
+        """Set ``last_error`` on rows ``owner`` still holds, which stay claimed; returns how many."""
+        if not ids:
+            return 0
+        with self._write() as c:
+            return c.execute(
+                "UPDATE outbox SET last_error = ? WHERE id IN (SELECT value FROM json_each(?))"
+                " AND state = 'claimed' AND owner = ?",
+                (error, orjson.dumps(list(ids)).decode(), owner),
+            ).rowcount
+
     def settle(
         self, owner: str, *, delivered: Sequence[int], failed: Sequence[Failure], now: float
     ) -> list[int]:
