@@ -12,6 +12,7 @@ property of the file and is left as it is.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -92,6 +93,14 @@ def sqlite_failure(
             f"read and write it, or set {MSGRELAY_HOME} to a folder that does",
             where=str(path),
         )
+    if primary == _IOERR and _disk_full(path.parent):
+        # A full disk often surfaces as an I/O error (growing the -shm or -wal file fails with
+        # SQLITE_IOERR_SHMSIZE or _WRITE, not SQLITE_FULL): say what the person must do about it.
+        return LedgerFullError(
+            f"{what} cannot grow: the disk holding {path.parent} is full ({name}); nothing was "
+            f"written. Free space on that disk, then run again",
+            where=str(path),
+        )
     if primary == _IOERR:
         return LedgerUnavailableError(
             f"{what}: the disk failed to read or write it ({name}: {reason}); nothing was written. "
@@ -99,6 +108,19 @@ def sqlite_failure(
             where=str(path),
         )
     return None
+
+
+#: Free bytes below which a disk counts as full: less than SQLite needs to grow a WAL by a few pages.
+FULL_BELOW = 64 * 1024
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the disk holding ``folder`` has (nearly) no space left for this user."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:  # the folder is gone too: not a question of space
+        return False
+    return stats.f_bavail * stats.f_frsize < FULL_BELOW
 
 
 def os_failure(exc: OSError, path: Path, *, role: str = "ledger") -> LedgerError:
