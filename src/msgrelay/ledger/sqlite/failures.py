@@ -26,7 +26,7 @@ from msgrelay.errors import (
     LedgerUnavailableError,
 )
 
-__all__ = ["os_failure", "sqlite_failure"]
+__all__ = ["damaged", "os_failure", "sqlite_failure"]
 
 # SQLite's primary result codes (https://sqlite.org/rescode.html); sqlite3 exports them from 3.11 on,
 # but not all of them under these names.
@@ -82,11 +82,7 @@ def sqlite_failure(
             where=str(path),
         )
     if primary == _CORRUPT:
-        return LedgerCorruptError(
-            f"{what} is damaged ({name}: {reason}). Stop every msgrelay using it, then restore it from "
-            f"a backup, or move it aside and salvage its rows with: sqlite3 {path} .recover",
-            where=str(path),
-        )
+        return damaged(path, f"{name}: {reason}", role=role)
     if primary == _CANTOPEN:
         return LedgerUnavailableError(
             f"cannot open {what} ({name}: {reason}). Check that its folder exists and this user may "
@@ -121,6 +117,15 @@ def _disk_full(folder: Path) -> bool:
     except OSError:  # the folder is gone too: not a question of space
         return False
     return stats.f_bavail * stats.f_frsize < FULL_BELOW
+
+
+def damaged(path: Path, detail: str, *, role: str = "ledger") -> LedgerCorruptError:
+    """The `LedgerCorruptError` for ``path`` with damaged pages (``detail``: what SQLite found)."""
+    return LedgerCorruptError(
+        f"{role} {path} is damaged ({detail}). Stop every msgrelay using it, then restore it from "
+        f"a backup, or move it aside and salvage its rows with: sqlite3 {path} .recover",
+        where=str(path),
+    )
 
 
 def os_failure(exc: OSError, path: Path, *, role: str = "ledger") -> LedgerError:
