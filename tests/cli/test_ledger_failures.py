@@ -208,7 +208,10 @@ def test_relay_status_reads_a_ledger_another_process_holds(ledger_file: Path) ->
     """``relay --status`` only reads: while another process holds the write lock it still answers (WAL
     readers never wait), since opening a ledger already at the current schema takes no write lock."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(ledger_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(ledger_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None

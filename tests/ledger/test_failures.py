@@ -103,9 +103,8 @@ def test_a_genuinely_full_disk_is_reported_full_not_as_an_io_error(tmp_path: Pat
         with filler.open("wb", buffering=0) as file, contextlib.suppress(OSError):
             while True:  # until ENOSPC: every last block taken
                 file.write(b"\0" * 4096)
-        with pytest.raises(LedgerFullError) as caught:
-            with SQLiteLedger(path) as ledger:
-                ledger.record_event("upscale", "b2", event="x" * 10_000, destinations=None, now=NOW)
+        with pytest.raises(LedgerFullError) as caught, SQLiteLedger(path) as ledger:
+            ledger.record_event("upscale", "b2", event="x" * 10_000, destinations=None, now=NOW)
         message = str(caught.value)
         assert f"ledger {path} cannot grow: the disk holding {disk} is full" in message
         assert "Free space" in message

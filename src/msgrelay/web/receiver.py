@@ -249,10 +249,10 @@ class Receiver:
     def _busy(self, exc: LedgerBusyError) -> str:
         """The busy line for a webhook: the receiver's wait is fixed, so no setting lengthens it."""
         return (
-            f"ledger {exc.where} is busy: another process (another msgrelay, a sqlite3 shell, a backup) held "
-            f"its write lock for more than {self.store_timeout:g} s, the longest a webhook waits so the vendor "
-            "hears an answer; webhooks are answered 503 and the vendor retries them. Find what holds the "
-            "ledger that long"
+            f"ledger {exc.where} is busy: another process (another msgrelay, a sqlite3 shell, a backup) "
+            f"held its write lock for more than {self.store_timeout:g} s, the longest a webhook waits so "
+            "the vendor hears an answer; webhooks are answered 503 and the vendor retries them. Find what "
+            "holds the ledger that long"
         )
 
 
