@@ -14,6 +14,7 @@ from msgrelay.cli import main
 from msgrelay.cli.check import _print_readable
 from msgrelay.destinations import CheckResult
 from msgrelay.sandbox import Sandbox
+from tests.cli.test_ledger_failures import damage
 
 
 @pytest.fixture
@@ -145,3 +146,31 @@ def test_the_ledger_line_checks_the_configured_postgresql(
     assert ledger["ok"]
     assert "sqlite3" not in ledger["detail"]
     assert "127.0.0.1" in ledger["detail"]
+
+
+def test_a_damaged_ledger_fails_the_ledger_line_with_its_own_fix(
+    configured: Sandbox, msgrelay_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Damaged pages, which every relay command exits 1 on, fail the check too: the fix is the
+    `LedgerCorruptError`'s own (restore, or .recover), not 'make MSGRELAY_HOME writable'."""
+    path = msgrelay_home / "ledger.sqlite3"
+    damage(path)
+    code, lines = run_check(capsys)
+    assert code == 1
+    ledger = lines["ledger: writable"]
+    assert ledger["ok"] is False
+    assert f"ledger {path} is damaged" in ledger["fix"]
+    assert ".recover" in ledger["fix"]
+
+
+def test_a_file_that_is_not_a_database_fails_with_move_it_aside(
+    configured: Sandbox, msgrelay_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    msgrelay_home.mkdir(parents=True)
+    path = msgrelay_home / "ledger.sqlite3"
+    path.write_bytes(b"not a ledger at all\n" * 500)
+    code, lines = run_check(capsys)
+    assert code == 1
+    assert lines["ledger: writable"]["ok"] is False
+    assert f"ledger {path} is not a SQLite database" in lines["ledger: writable"]["fix"]
+    assert "move it aside" in lines["ledger: writable"]["fix"]

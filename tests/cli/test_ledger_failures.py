@@ -191,3 +191,52 @@ def test_an_unreachable_postgres_ledger_is_one_line_with_the_safe_dsn() -> None:
     assert f"cannot use PostgreSQL ledger postgresql://relay@127.0.0.1:{port}/msgrelay" in line
     assert "refused" in line.lower()
     assert "hunter2" not in line
+
+
+def damage(path: Path) -> None:
+    """Give the ledger at ``path`` more pages, then overwrite every page but the first."""
+    with SQLiteLedger(path) as ledger:
+        for i in range(40):
+            ledger.record_event("upscale", f"b{i}", event="x" * 3000, destinations=None, now=NOW)
+    size = path.stat().st_size
+    with path.open("r+b") as file:
+        file.seek(4096)
+        file.write(b"\xde\xad" * ((size - 4096) // 2))
+
+
+def test_relay_status_reads_a_ledger_another_process_holds(ledger_file: Path) -> None:
+    """``relay --status`` only reads: while another process holds the write lock it still answers (WAL
+    readers never wait), since opening a ledger already at the current schema takes no write lock."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(ledger_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        result = msgrelay("relay", "--status", env={"MSGRELAY_LEDGER_BUSY_TIMEOUT": "0.3"})
+    finally:
+        holder.communicate("")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(ledger_file) in result.stdout
+
+
+def test_serve_refuses_a_damaged_ledger_at_start(ledger_file: Path) -> None:
+    """Damaged pages: ``serve`` exits 1 with the one line (damaged, the file, .recover) before it
+    listens, rather than starting and failing every sweep and webhook."""
+    damage(ledger_file)
+    result = msgrelay("serve", "--port", "0", "--insecure")
+    line = one_line_error(result)
+    assert f"ledger {ledger_file} is damaged" in line
+    assert ".recover" in line
+
+
+def test_serve_refuses_a_file_that_is_not_a_database(msgrelay_home: Path) -> None:
+    msgrelay_home.mkdir(parents=True)
+    path = msgrelay_home / "ledger.sqlite3"
+    path.write_bytes(b"not a ledger at all\n" * 500)
+    line = one_line_error(msgrelay("serve", "--port", "0", "--insecure"))
+    assert f"ledger {path} is not a SQLite database" in line

@@ -7,8 +7,13 @@ the real server refuses. The command line's side (exit 1, no traceback) is in te
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -68,6 +73,45 @@ def test_a_full_ledger_is_one_line_and_loses_nothing_accepted(tmp_path: Path) ->
         conn.execute("PRAGMA max_page_count = 1073741823")
         assert ledger.fan_out(claim, "w", context="{}", items=items, destinations=["store"], now=NOW)
         assert ledger.batch_counts("upscale", "b1") == {"pending": 50}
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path) -> Iterator[Path]:
+    """A real 200 KB tmpfs mounted on ``folder`` (root only: the CI runs as root and must not skip)."""
+    mount = shutil.which("mount")
+    if os.geteuid() != 0 or mount is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the CI must run as root with mount(8): a full disk needs a real small tmpfs")
+        pytest.skip("mounting a small tmpfs needs root and mount(8)")
+    folder.mkdir()
+    subprocess.run([mount, "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_genuinely_full_disk_is_reported_full_not_as_an_io_error(tmp_path: Path) -> None:
+    """The reviewer's case: a ledger on a disk then filled to 100 %. SQLite fails growing its -shm file
+    (SQLITE_IOERR_SHMSIZE, an I/O error); the disk has no space left, so it is `LedgerFullError` naming
+    the folder; once space is freed, the same write succeeds and the earlier batch is still there."""
+    with small_disk(tmp_path / "disk") as disk:
+        path = disk / "ledger.sqlite3"
+        with SQLiteLedger(path) as ledger:
+            ledger.record_event("upscale", "b1", event=None, destinations=None, now=NOW)
+        filler = disk / "filler"
+        with filler.open("wb", buffering=0) as file, contextlib.suppress(OSError):
+            while True:  # until ENOSPC: every last block taken
+                file.write(b"\0" * 4096)
+        with pytest.raises(LedgerFullError) as caught, SQLiteLedger(path) as ledger:
+            ledger.record_event("upscale", "b2", event="x" * 10_000, destinations=None, now=NOW)
+        message = str(caught.value)
+        assert f"ledger {path} cannot grow: the disk holding {disk} is full" in message
+        assert "Free space" in message
+        filler.unlink()
+        with SQLiteLedger(path) as ledger:
+            assert ledger.batch_state("upscale", "b1") == "pending"
+            assert ledger.record_event("upscale", "b2", event="x" * 10_000, destinations=None, now=NOW)
 
 
 def test_a_file_that_is_not_a_database_is_one_line_saying_to_move_it_aside(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from msgrelay.destinations.checks import run_check
 from msgrelay.errors import (
     AuthenticationError,
     ConfigurationError,
+    LedgerError,
     MsgrelayError,
     NotFoundError,
     PermissionDeniedError,
@@ -43,6 +44,7 @@ from msgrelay.errors import (
 )
 from msgrelay.ledger import SQLiteLedger, open_ledger
 from msgrelay.ledger.url import is_postgres_url, ledger_url
+from msgrelay.ledger.versions import NewerSchemaError
 from msgrelay.plugins import PluginManager
 from msgrelay.upscale.client import UpscaleClient
 
@@ -136,24 +138,33 @@ def check_webhook_secret() -> CheckResult:
 
 
 def check_ledger() -> CheckResult:
-    """The ledger opens and takes a write (opening migrates it, in a write transaction)."""
+    """The ledger opens, takes a write (opening an older file upgrades it) and has no damaged pages."""
+    ledger: Any = None
     try:
         url = ledger_url()
         # PostgreSQL ($MSGRELAY_LEDGER_URL) when configured: the ledger the relay will really use.
         ledger = open_ledger(url) if is_postgres_url(url) else SQLiteLedger(busy_timeout=5.0)
-    except Exception as exc:  # any failure to open or write is this line's finding
+        check_integrity = getattr(ledger, "check_integrity", None)
+        if check_integrity is not None:
+            check_integrity()  # what every relay command would find, then exit 1 on
+        check_writable = getattr(ledger, "check_writable", None)
+        if check_writable is not None:
+            check_writable()  # the write lock a relay needs, within the busy time
+    except (LedgerError, NewerSchemaError) as exc:  # its message names the file and says how to fix it
+        return CheckResult("ledger: writable", False, f"{type(exc).__name__}: {exc}", str(exc))
+    except Exception as exc:  # any other failure to open is this line's finding
         return CheckResult(
             "ledger: writable",
             False,
             f"{type(exc).__name__}: {exc}",
             f"make {MSGRELAY_HOME} (default ~/.msgrelay) a writable directory, or point it at one",
         )
-    try:
-        return CheckResult(
-            "ledger: writable", True, str(getattr(ledger, "where", None) or getattr(ledger, "path", ""))
-        )
     finally:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
+    return CheckResult(
+        "ledger: writable", True, str(getattr(ledger, "where", None) or getattr(ledger, "path", ""))
+    )
 
 
 def _destination_checks(plugins: PluginManager, names: list[str]) -> Iterator[CheckResult]:

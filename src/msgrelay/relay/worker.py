@@ -19,6 +19,9 @@ from typing import Any
 
 import orjson
 
+from msgrelay.errors import LedgerError
+from msgrelay.ledger.problem_log import LedgerProblemLog
+
 __all__ = ["RelayWorker"]
 
 logger = logging.getLogger(__name__)
@@ -64,14 +67,19 @@ class RelayWorker:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._relay: Any = None
+        # A ledger it cannot use is logged once per problem, not at every step of every sweep.
+        self._ledger = LedgerProblemLog(logger, "the background relay")
+        self._ledger_failed = False
 
     def problem(self) -> str | None:
-        """Why the background relay is not running (None while it is): for ``/healthz``."""
+        """Why the background relay is not running, or cannot use the ledger (None while it relays):
+        for ``/healthz``."""
         if self._thread is None:
             return "the background relay is not running"
         if not self._thread.is_alive():
             return "the background relay stopped"
-        return None
+        ledger = self._ledger.problem
+        return f"the background relay cannot use the ledger: {ledger}" if ledger else None
 
     def submit(self, source: str, batch_id: str) -> None:
         """Queue a batch (never blocks)."""
@@ -147,6 +155,7 @@ class RelayWorker:
 
     def _sweep(self, relay: Any) -> float:
         """Run the sweep (poll submissions without a webhook, then resume); returns when the next is due."""
+        self._ledger_failed = False
         poll = getattr(relay, "poll_due", None)
         if poll is not None:  # a host's own relay object may not poll
 
@@ -165,15 +174,21 @@ class RelayWorker:
                 housekeeping()
 
             self._safely(housekept)
+        if not self._ledger_failed:  # a whole sweep used the ledger: whatever was wrong is over
+            self._ledger.cleared()
         # Counted from the end, so a sweep longer than the interval still leaves time for the queue.
         return self.clock() + self.sweep_interval
 
-    @staticmethod
-    def _safely(step: Callable[[], Any]) -> None:
+    def _safely(self, step: Callable[[], Any]) -> None:
         try:
             report = step()
             if report is not None and (report.errors or report.delivered):
                 logger.info("relay: %s", orjson.dumps(report.to_json()).decode())
+        except LedgerError as exc:
+            # Its message is the whole story (what, which file, the fix): one line, once per problem;
+            # nothing is lost, the ledger keeps the work for the sweep after it is fixed.
+            self._ledger_failed = True
+            self._ledger.failed(exc)
         except (Exception, SystemExit, GeneratorExit):
             # The ledger keeps the work; the next sweep picks it up. SystemExit too: on this thread it
             # can only come from a plugin, and must not end the relaying while webhooks are answered 200.

@@ -29,8 +29,9 @@ import orjson
 
 from msgrelay.config import MSGRELAY_WEBHOOK_SECRET, read_env
 from msgrelay.destinations.delivery import UPSCALE
-from msgrelay.errors import ConfigurationError, ValidationError
+from msgrelay.errors import ConfigurationError, LedgerBusyError, LedgerError, ValidationError
 from msgrelay.ledger.base import Ledger
+from msgrelay.ledger.problem_log import LedgerProblemLog
 from msgrelay.relay.metrics import WEBHOOK_ANSWERS
 from msgrelay.transport.redact import Secret
 from msgrelay.upscale.convert import structure_completion_event
@@ -138,6 +139,8 @@ class Receiver:
         self.ledger = ledger
         self.health = health
         self.store_timeout = store_timeout
+        # Every webhook tries the ledger: a ledger it cannot use is logged once per problem.
+        self._ledger = LedgerProblemLog(logger, "the webhook receiver")
         #: Stored with each event, so a relay resuming it after a crash delivers where this host meant.
         self.destinations = tuple(destinations) if destinations else None
         if verify is None:
@@ -172,6 +175,8 @@ class Receiver:
     def _health(self, start_response: Callable[..., Any]) -> Iterable[bytes]:
         try:
             self.ledger.batch_state(UPSCALE, "")
+        except LedgerError as exc:  # one line: what, which file, the fix (never a password)
+            return _answer(start_response, 503, {"ok": False, "error": str(exc)})
         except Exception as exc:  # health says why, whatever it is
             return _answer(start_response, 503, {"ok": False, "error": type(exc).__name__})
         problem = self.health() if self.health is not None else None
@@ -217,10 +222,15 @@ class Receiver:
                 now=self.clock(),
                 lock_timeout=self.store_timeout,
             )
+        except LedgerError as exc:
+            # Not committed, so not acknowledged: the vendor retries. One line per problem, no traceback.
+            self._ledger.failed(exc, message=self._busy(exc) if isinstance(exc, LedgerBusyError) else None)
+            return _answer(start_response, 503, {"error": "could not store the event; retry later"})
         except Exception:
-            # Not committed (a busy ledger included), so not acknowledged: the vendor retries.
+            # Not committed, so not acknowledged: the vendor retries.
             logger.exception("could not store the webhook for %s", event.secure_request_id)
             return _answer(start_response, 503, {"error": "could not store the event; retry later"})
+        self._ledger.cleared()
         logger.info("webhook for %s stored (%s)", event.secure_request_id, "new" if new else "duplicate")
         # Only now, with the row committed, is the 200 started: record_event returns after COMMIT.
         response = _answer(
@@ -235,6 +245,15 @@ class Receiver:
                 # Stored and acknowledged all the same: the worker's next sweep picks it up.
                 logger.exception("could not hand %s to the relay", event.secure_request_id)
         return response
+
+    def _busy(self, exc: LedgerBusyError) -> str:
+        """The busy line for a webhook: the receiver's wait is fixed, so no setting lengthens it."""
+        return (
+            f"ledger {exc.where} is busy: another process (another msgrelay, a sqlite3 shell, a backup) "
+            f"held its write lock for more than {self.store_timeout:g} s, the longest a webhook waits so "
+            "the vendor hears an answer; webhooks are answered 503 and the vendor retries them. Find what "
+            "holds the ledger that long"
+        )
 
 
 def _counted(start_response: Callable[..., Any]) -> Callable[..., Any]:

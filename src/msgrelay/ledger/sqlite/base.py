@@ -22,7 +22,7 @@ from typing import Self
 from msgrelay.config import msgrelay_home
 from msgrelay.ledger.base import LeaseClock
 from msgrelay.ledger.sqlite.connection import Connection, connect, write_transaction
-from msgrelay.ledger.sqlite.schema import migrate
+from msgrelay.ledger.sqlite.schema import upgrade
 
 __all__ = ["DATABASE_NOW", "LEDGER_FILE", "SQLiteBase", "batch_filter"]
 
@@ -54,8 +54,7 @@ class SQLiteBase:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         try:
-            with self._write() as c:
-                migrate(c, self.path)
+            upgrade(self._conn(), self.path)
         except BaseException:
             self.close()
             raise

@@ -12,6 +12,7 @@ property of the file and is left as it is.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from msgrelay.errors import (
     LedgerUnavailableError,
 )
 
-__all__ = ["os_failure", "sqlite_failure"]
+__all__ = ["damaged", "os_failure", "sqlite_failure"]
 
 # SQLite's primary result codes (https://sqlite.org/rescode.html); sqlite3 exports them from 3.11 on,
 # but not all of them under these names.
@@ -81,15 +82,19 @@ def sqlite_failure(
             where=str(path),
         )
     if primary == _CORRUPT:
-        return LedgerCorruptError(
-            f"{what} is damaged ({name}: {reason}). Stop every msgrelay using it, then restore it from "
-            f"a backup, or move it aside and salvage its rows with: sqlite3 {path} .recover",
-            where=str(path),
-        )
+        return damaged(path, f"{name}: {reason}", role=role)
     if primary == _CANTOPEN:
         return LedgerUnavailableError(
             f"cannot open {what} ({name}: {reason}). Check that its folder exists and this user may "
             f"read and write it, or set {MSGRELAY_HOME} to a folder that does",
+            where=str(path),
+        )
+    if primary == _IOERR and _disk_full(path.parent):
+        # A full disk often surfaces as an I/O error (growing the -shm or -wal file fails with
+        # SQLITE_IOERR_SHMSIZE or _WRITE, not SQLITE_FULL): say what the person must do about it.
+        return LedgerFullError(
+            f"{what} cannot grow: the disk holding {path.parent} is full ({name}); nothing was "
+            f"written. Free space on that disk, then run again",
             where=str(path),
         )
     if primary == _IOERR:
@@ -99,6 +104,28 @@ def sqlite_failure(
             where=str(path),
         )
     return None
+
+
+#: Free bytes below which a disk counts as full: less than SQLite needs to grow a WAL by a few pages.
+FULL_BELOW = 64 * 1024
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the disk holding ``folder`` has (nearly) no space left for this user."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:  # the folder is gone too: not a question of space
+        return False
+    return stats.f_bavail * stats.f_frsize < FULL_BELOW
+
+
+def damaged(path: Path, detail: str, *, role: str = "ledger") -> LedgerCorruptError:
+    """The `LedgerCorruptError` for ``path`` with damaged pages (``detail``: what SQLite found)."""
+    return LedgerCorruptError(
+        f"{role} {path} is damaged ({detail}). Stop every msgrelay using it, then restore it from "
+        f"a backup, or move it aside and salvage its rows with: sqlite3 {path} .recover",
+        where=str(path),
+    )
 
 
 def os_failure(exc: OSError, path: Path, *, role: str = "ledger") -> LedgerError:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from msgrelay.ledger.base import HookErrorRow
+from msgrelay.ledger.sqlite.failures import damaged
 from msgrelay.ledger.sqlite.inbox import SQLiteInbox
 from msgrelay.ledger.sqlite.outbox import SQLiteOutbox
 from msgrelay.ledger.sqlite.retention import SQLiteRetention
@@ -41,6 +42,24 @@ class SQLiteLedger(SQLiteSubmissions, SQLiteInbox, SQLiteOutbox, SQLiteRetention
 
     def __repr__(self) -> str:
         return f"SQLiteLedger({str(self.path)!r})"
+
+    def check_integrity(self) -> None:
+        """Raise `LedgerCorruptError` when the file has damaged pages (``PRAGMA quick_check(1)``).
+
+        It reads every page: about 0.2 s for a 100 MB ledger in the page cache, 3 s from a cold disk,
+        so ``serve`` and ``check`` run it once at start, never per request.
+        """
+        found = self._conn().execute("PRAGMA quick_check(1)").fetchone()
+        if found is None or found[0] != "ok":
+            detail = " ".join(str(found[0] if found else "no answer").split())
+            raise damaged(self.path, f"quick_check: {detail}")
+
+    def check_writable(self) -> None:
+        """Take the write lock and let it go, writing nothing: a `LedgerError` says why it cannot be had
+        (read-only, busy past the busy timeout). Opening a ledger already at the current schema only
+        reads it, so this is what proves a relay could write."""
+        with self._write():
+            pass
 
     # --- reporting -------------------------------------------------------------------------------
     def record_hook_errors(self, rows: Sequence[HookErrorRow], *, now: float) -> None:

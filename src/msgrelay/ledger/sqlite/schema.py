@@ -3,7 +3,8 @@
 ``PRAGMA user_version`` holds the schema version. `SCHEMA` is version 1, created when missing; each
 later version is one step in `STEPS`, applied in order to a file at an older version, so an older
 ledger upgrades in place. Opening a file written by a newer msgrelay fails rather than guess at its
-tables.
+tables. A file already at the current version is only read (`upgrade`): no write lock is taken, so
+opening a ledger to read it never waits for another process's writer.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from msgrelay.ledger.sqlite.connection import write_transaction
 from msgrelay.ledger.versions import check_version
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "STEPS", "migrate"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "STEPS", "migrate", "upgrade"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -121,3 +123,17 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
             if statement.strip():
                 conn.execute(statement)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Bring ``path`` to the current schema; a file already there is only read, without the write lock.
+
+    A file written by a newer msgrelay fails here too, before any lock is taken.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    check_version(version, SCHEMA_VERSION, str(path))
+    if version == SCHEMA_VERSION:
+        return
+    # Read again under the lock (`migrate`): another process may have upgraded it meanwhile.
+    with write_transaction(conn):
+        migrate(conn, path)
