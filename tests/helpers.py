@@ -81,3 +81,23 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def seed_old_rows(ledger_file: Path) -> None:
+    """A ledger with two batches from 1970, far older than any retention: ``done``'s one delivery is
+    delivered (prunable), ``waiting``'s is pending and due in the far future (never delivered, never
+    pruned)."""
+    from msgrelay.ledger import SQLiteLedger
+
+    old = 1_000_000.0
+    with SQLiteLedger(ledger_file) as ledger:
+        for batch in ("done", "waiting"):
+            ledger.record_event("upscale", batch, event="{}", destinations=None, now=old)
+            claim = ledger.claim_batch("o", now=old, lease=60, batch_id=batch)
+            assert claim is not None
+            ledger.fan_out(
+                claim, "o", context="{}", items=[(f"{batch}-1", "{}")], destinations=["nowhere"], now=old
+            )
+        ledger._conn().execute("UPDATE outbox SET next_attempt_at = 1e12 WHERE batch_id = 'waiting'")
+        [done] = ledger.claim_deliveries("o", now=old, lease=60, limit=10, batch_id="done")
+        ledger.settle("o", delivered=[done.id], failed=[], now=old)

@@ -24,7 +24,7 @@ from msgrelay.sandbox import Sandbox
 from msgrelay.testing import make_request
 from msgrelay.upscale.client import UpscaleClient
 from msgrelay.web.receiver import notification_url
-from tests.helpers import make_distribution, wait_until
+from tests.helpers import make_distribution, seed_old_rows, wait_until
 
 SECRET = "whsec-cli-test-secret"
 
@@ -409,19 +409,7 @@ def test_serve_prunes_old_delivered_rows_when_retention_is_set(tmp_path: Path) -
     """``serve`` with ``MSGRELAY_RETENTION_DAYS``: its background worker prunes at start; a pending
     delivery of the same age stays."""
     home = tmp_path / "home"
-    old = 1_000_000.0  # 1970: far older than any retention
-    with SQLiteLedger(home / "ledger.sqlite3") as ledger:
-        for batch in ("done", "waiting"):
-            ledger.record_event("upscale", batch, event="{}", destinations=None, now=old)
-            claim = ledger.claim_batch("o", now=old, lease=60, batch_id=batch)
-            assert claim is not None
-            ledger.fan_out(
-                claim, "o", context="{}", items=[(f"{batch}-1", "{}")], destinations=["nowhere"], now=old
-            )
-        # "waiting"'s delivery is pending, due in the far future: serve must neither deliver nor prune it.
-        ledger._conn().execute("UPDATE outbox SET next_attempt_at = 1e12 WHERE batch_id = 'waiting'")
-        [done] = ledger.claim_deliveries("o", now=old, lease=60, limit=10, batch_id="done")
-        ledger.settle("o", delivered=[done.id], failed=[], now=old)
+    seed_old_rows(home / "ledger.sqlite3")
     env = {**os.environ, "MSGRELAY_HOME": str(home), "MSGRELAY_RETENTION_DAYS": "30"}
     proc, _ = _serve(env, tmp_path / "serve.log", "--insecure")
     try:

@@ -16,7 +16,7 @@ from msgrelay.ledger import SQLiteLedger
 from msgrelay.relay import Relay
 from msgrelay.relay.tasks import QUEUE, RelayTasks, deliver_name, rate_limits
 from tests import servers
-from tests.helpers import wait_until
+from tests.helpers import seed_old_rows, wait_until
 
 
 def _no_relay() -> Relay:
@@ -74,19 +74,7 @@ def test_a_worker_with_beat_prunes_old_finished_rows_when_retention_is_set(
     ``MSGRELAY_RETENTION_DAYS`` prune an old delivered row; a pending delivery of the same age stays."""
     redis_server.flush()
     home = tmp_path / "home"
-    old = 1_000_000.0  # 1970: far older than any retention
-    with SQLiteLedger(home / "ledger.sqlite3") as ledger:
-        for batch in ("done", "waiting"):
-            ledger.record_event("upscale", batch, event="{}", destinations=None, now=old)
-            claim = ledger.claim_batch("o", now=old, lease=60, batch_id=batch)
-            assert claim is not None
-            ledger.fan_out(
-                claim, "o", context="{}", items=[(f"{batch}-1", "{}")], destinations=["nowhere"], now=old
-            )
-        # "waiting"'s delivery is pending, due in the far future: neither delivered nor pruned.
-        ledger._conn().execute("UPDATE outbox SET next_attempt_at = 1e12 WHERE batch_id = 'waiting'")
-        [done] = ledger.claim_deliveries("o", now=old, lease=60, limit=10, batch_id="done")
-        ledger.settle("o", delivered=[done.id], failed=[], now=old)
+    seed_old_rows(home / "ledger.sqlite3")
     env = {
         **os.environ,
         "MSGRELAY_HOME": str(home),

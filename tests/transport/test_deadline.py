@@ -96,6 +96,33 @@ class TrickleServer:
                 return  # the client gave up: what the deadline is for
 
 
+class QuickServer:
+    """Answers ``calls`` GETs on one kept-alive connection at once, then stops: ``accepted`` counts the
+    connections it took (a reused connection is one)."""
+
+    def __init__(self, calls: int) -> None:
+        self.calls = calls
+        self.accepted = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self._listener.accept()
+        self.accepted += 1
+        with conn:
+            for _ in range(self.calls):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    def close(self) -> None:
+        self._thread.join(10)
+        self._listener.close()
+
+
 @pytest.fixture(params=["headers", "body"])
 def trickle(request: pytest.FixtureRequest) -> Iterator[TrickleServer]:
     server = TrickleServer(request.param)
@@ -229,29 +256,13 @@ def test_a_plugin_session_gets_the_same_deadline(trickle: TrickleServer) -> None
 
 def test_a_quick_answer_is_unaffected_and_the_connection_reused() -> None:
     """Within its deadline a call works as before, and its connection goes back to the pool."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[int] = []
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        accepted.append(1)
-        with conn:
-            for _ in range(2):
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    transport = Transport(base_url=url, auth=None, timeout=Timeout(1.0, 1.0, 0.5), retry=NO_RETRIES)
+    server = QuickServer(2)
+    transport = Transport(base_url=server.url, auth=None, timeout=Timeout(1.0, 1.0, 0.5), retry=NO_RETRIES)
     for _ in range(2):
         assert transport.request_json("GET", "/quick") == (200, {})
-    thread.join(10)
-    listener.close()
+    server.close()
     transport.close()
-    assert accepted == [1]
+    assert server.accepted == 1
 
 
 def test_the_default_deadline() -> None:
@@ -267,22 +278,9 @@ def test_the_default_deadline() -> None:
 def test_calls_within_their_deadline_start_no_thread_each() -> None:
     """One shared thread watches every call's deadline: 50 calls leave the process with at most one
     watcher, not a timer thread per call (each would cost a thread start on every request)."""
-    listener = socket.create_server(("127.0.0.1", 0))
     calls = 50
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            for _ in range(calls):
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    transport = Transport(base_url=url, auth=None, timeout=Timeout(5.0, 5.0, 60.0), retry=NO_RETRIES)
+    server = QuickServer(calls)
+    transport = Transport(base_url=server.url, auth=None, timeout=Timeout(5.0, 5.0, 60.0), retry=NO_RETRIES)
     started: list[threading.Thread] = []
     real_start = threading.Thread.start
 
@@ -296,8 +294,7 @@ def test_calls_within_their_deadline_start_no_thread_each() -> None:
             assert transport.request_json("GET", "/quick") == (200, {})
     finally:
         threading.Thread.start = real_start  # type: ignore[method-assign]
-        thread.join(10)
-        listener.close()
+        server.close()
         transport.close()
     assert len(started) <= 1, [t.name for t in started]
 
@@ -305,27 +302,14 @@ def test_calls_within_their_deadline_start_no_thread_each() -> None:
 def test_finished_calls_do_not_pile_up_in_the_deadline_heap() -> None:
     """A call that ended in time leaves no lasting entry behind: 1000 quick calls under a 60 s deadline
     leave the shared heap small (2 x calls in flight + 64 at most), not 1000 entries waiting 60 s."""
-    listener = socket.create_server(("127.0.0.1", 0))
     calls = 1000
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            for _ in range(calls):
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(4096)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    server = QuickServer(calls)
     session = enforce_deadlines(requests.Session())
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/quick"
+    url = f"{server.url}/quick"
     try:
         for _ in range(calls):
             assert session.get(url, timeout=Timeout(5.0, 5.0, 60.0).for_requests()).status_code == 200
     finally:
-        thread.join(10)
-        listener.close()
+        server.close()
         session.close()
     assert _reaper.size <= 200
