@@ -193,6 +193,26 @@ def test_an_unreachable_postgres_ledger_is_one_line_with_the_safe_dsn() -> None:
     assert "hunter2" not in line
 
 
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("sslmode=bogus", "sslmode='bogus' is not one of"),
+        ("bogusopt=1", 'invalid URI query parameter: "bogusopt"'),
+    ],
+)
+def test_a_postgres_url_libpq_refuses_is_a_usage_error(query: str, said: str) -> None:
+    """A setting libpq refuses is the user's to fix, not the server's: exit 2, one line naming the
+    variable and the DSN without its password, before any connection is tried."""
+    url = f"postgresql://relay:hunter2@127.0.0.1:1/msgrelay?{query}"
+    result = msgrelay("relay", "--pending", env={"MSGRELAY_LEDGER_URL": url})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "MSGRELAY_LEDGER_URL postgresql://relay@127.0.0.1:1/msgrelay" in line
+    assert said in line
+    assert "hunter2" not in result.stderr
+
+
 def damage(path: Path) -> None:
     """Give the ledger at ``path`` more pages, then overwrite every page but the first."""
     with SQLiteLedger(path) as ledger:

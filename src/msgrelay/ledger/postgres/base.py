@@ -14,6 +14,7 @@ without its password (`msgrelay.ledger.postgres.failures`).
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any, Self
 
@@ -21,7 +22,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from msgrelay.errors import LedgerError
+from msgrelay.config import MSGRELAY_LEDGER_URL
+from msgrelay.errors import ConfigurationError, LedgerError
 from msgrelay.ledger.base import LeaseClock
 from msgrelay.ledger.postgres.failures import postgres_failure
 from msgrelay.ledger.postgres.schema import MIGRATION_LOCK, migrate
@@ -71,7 +73,14 @@ def safe_dsn(url: str) -> str:
     try:
         params = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
-        return "postgresql://<unparsable>"
+        # libpq refuses it (an unknown parameter, say); a URL still names its server without help.
+        try:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+                return "postgresql://<unparsable>"
+            return f"postgresql://{parts.username or ''}@{parts.hostname}:{parts.port or 5432}{parts.path}"
+        except ValueError:
+            return "postgresql://<unparsable>"
     params.pop("password", None)
     return "postgresql://{user}@{host}:{port}/{dbname}".format(
         user=params.get("user", ""),
@@ -95,12 +104,8 @@ class Pool:
         self, url: str, *, name: str, min_size: int = 1, max_size: int = 8, timeout: float = 30.0
     ) -> None:
         self.where = safe_dsn(url)
-        try:
-            params = conninfo_to_dict(url)
-        except psycopg.ProgrammingError:
-            params = {}
+        params, conninfo = _checked_conninfo(url, self.where)
         self._password = str(params.get("password") or "") or None
-        conninfo = make_conninfo(url)
         if "connect_timeout" not in params:
             conninfo = make_conninfo(conninfo, connect_timeout=CONNECT_TIMEOUT)
         with self._translated():
@@ -241,3 +246,28 @@ def batch_filter(
         if value is not None:
             where, args = where + f" AND {table}{column} = %s", (*args, value)
     return where, args
+
+
+#: libpq's ``sslmode`` values; libpq checks them only when it connects, and says so as a failure to
+#: connect, which would read as a server problem (exit 1) rather than a setting to fix (exit 2).
+SSL_MODES = frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+
+
+def _checked_conninfo(url: str, where: str) -> tuple[dict[str, Any], str]:
+    """The URL's parameters and its conninfo, or a `ConfigurationError` naming what libpq refuses.
+
+    The message never carries the password: libpq's parse errors name a parameter, not its value, and
+    the DSN is shown as ``where`` (`safe_dsn`).
+    """
+    try:
+        params = conninfo_to_dict(url)
+        conninfo = make_conninfo(url)
+    except psycopg.ProgrammingError as exc:
+        reason = " ".join(str(exc).split())
+        raise ConfigurationError(f"{MSGRELAY_LEDGER_URL} {where}: {reason}") from None
+    sslmode = params.get("sslmode")
+    if sslmode is not None and str(sslmode) not in SSL_MODES:
+        raise ConfigurationError(
+            f"{MSGRELAY_LEDGER_URL} {where}: sslmode={sslmode!r} is not one of {', '.join(sorted(SSL_MODES))}"
+        )
+    return params, conninfo
