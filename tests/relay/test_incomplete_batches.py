@@ -56,7 +56,13 @@ def test_an_incomplete_batch_does_not_block_a_complete_one_behind_it(
         # counted as an attempt: a wait, not a failure).
         retrieved = harness.sandbox.count("GET", "/retrieve_messages")
         wait_until(lambda: harness.sandbox.count("GET", "/retrieve_messages") >= retrieved + 2)
-        assert (harness.ledger.get_batch(UPSCALE, slow) or {})["attempts"] == 0
+
+        def waiting_uncounted() -> bool:
+            # Read between two re-checks: while one runs, its claim holds an attempt it then gives back.
+            batch = harness.ledger.get_batch(UPSCALE, slow) or {}
+            return batch.get("state") == "pending" and batch.get("attempts") == 0
+
+        wait_until(waiting_uncounted, what="the incomplete batch pending with no attempt counted")
         upscale.batches[slow].seconds_per_message = 0.0
         wait_until(lambda: len(keys_of(slow)) == 2, timeout=30.0, what="the late batch's deliveries")
         assert worker.wait_idle(30.0)
