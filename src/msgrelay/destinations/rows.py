@@ -16,7 +16,8 @@ import orjson
 
 from msgrelay.destinations.delivery import Delivery
 from msgrelay.destinations.export import EXPORT_COLUMNS
-from msgrelay.upscale.models import LEAD_INPUT_FIELDS, Lead, message_type_of_field
+from msgrelay.upscale.convert import LEAD_FIELD, LEAD_KEY_KINDS, NOT_A_MESSAGE, lead_key_kind
+from msgrelay.upscale.models import LEAD_INPUT_FIELDS, Lead
 
 __all__ = ["STORED_COLUMNS", "Texts", "batch_failures", "loads", "store_rows"]
 
@@ -84,34 +85,16 @@ def _lead_extra(lead: Lead) -> str | None:
     return orjson.dumps(data, default=str).decode() if data else None
 
 
-#: How `_wire_parts` reads a key of a stored lead: one of these markers, or the message type it holds.
-_IDENTITY = "\0identity"
-_OTHER = "\0other"
-_LEAD_IDENTITY = frozenset(("external_prospect_id", "linkedin", "no_job_posts", *LEAD_INPUT_FIELDS))
-#: Key → marker or message type, filled as keys are first seen (a batch repeats a handful of keys).
-_KIND_OF_KEY: dict[str, str] = {}
-_KIND_OF_KEY_MAX = 4096
-
-
-def _kind_of(key: str) -> str:
-    kind = _KIND_OF_KEY.get(key)
-    if kind is None:
-        kind = _IDENTITY if key in _LEAD_IDENTITY else (message_type_of_field(key) or _OTHER)
-        if len(_KIND_OF_KEY) < _KIND_OF_KEY_MAX:
-            _KIND_OF_KEY[key] = kind
-    return kind
-
-
 def _wire_parts(wire: dict[str, Any]) -> tuple[Any, str | None, list[tuple[str, str | None]]]:
     """``(linkedin, extra JSON, (message type, text) pairs)`` of a stored lead: what `_lead_extra` and
     ``lead.messages`` give for the `Lead` that ``structure_lead`` builds from it, keys in the same order."""
     messages: dict[str, str | None] = {}
     other: dict[str, Any] = {}
     for key, value in wire.items():
-        kind = _KIND_OF_KEY.get(key) or _kind_of(key)
-        if kind is _IDENTITY:
+        kind = LEAD_KEY_KINDS.get(key) or lead_key_kind(key)
+        if kind is LEAD_FIELD:
             continue
-        if kind is _OTHER:
+        if kind is NOT_A_MESSAGE:
             other[key] = value
         else:
             messages[kind] = value

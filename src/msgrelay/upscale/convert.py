@@ -46,10 +46,14 @@ from msgrelay.upscale.models import (
 )
 
 __all__ = [
+    "LEAD_FIELD",
+    "LEAD_KEY_KINDS",
+    "NOT_A_MESSAGE",
     "configure_converter",
     "converter",
     "decode_retrieve",
     "dumps",
+    "lead_key_kind",
     "make_converter",
     "structure",
     "structure_completion_event",
@@ -65,18 +69,20 @@ _MESSAGE_TYPE = {"message_type": "messageType"}
 _LEAD_IDENTITY = ("external_prospect_id", "linkedin", "no_job_posts", *models.LEAD_INPUT_FIELDS)
 
 
-_IDENTITY = "\0identity"
-_NOT_A_MESSAGE = "\0other"
+#: What `lead_key_kind` says of a lead key that is one of the lead's own fields, and of one that is
+#: neither such a field nor a message (it goes to ``extra``); any other key's kind is its message type.
+LEAD_FIELD = "\0identity"
+NOT_A_MESSAGE = "\0other"
 #: Lead key → message type (or a marker); filled as keys are first seen, since a response repeats
-#: the same handful of keys on every lead.
-_KIND_OF_KEY: dict[str, str] = {}
+#: the same handful of keys on every lead. Hot loops read it first and call `lead_key_kind` on a miss.
+LEAD_KEY_KINDS: dict[str, str] = {}
 _KIND_OF_KEY_MAX = 4096
 
 
 def _classify(key: str) -> str:
     if key in _LEAD_IDENTITY:
-        return _IDENTITY
-    return models.message_type_of_field(key) or _NOT_A_MESSAGE
+        return LEAD_FIELD
+    return models.message_type_of_field(key) or NOT_A_MESSAGE
 
 
 def _lead_error(field: str, expected: str, value: Any) -> ClassValidationError:
@@ -92,10 +98,10 @@ def structure_lead(data: Any, _: Any = None) -> Lead:
     messages: dict[str, str | None] = {}
     extra: dict[str, Any] = {}
     for key, value in data.items():
-        kind = _KIND_OF_KEY.get(key) or _kind_of(key)
-        if kind is _IDENTITY:
+        kind = LEAD_KEY_KINDS.get(key) or lead_key_kind(key)
+        if kind is LEAD_FIELD:
             continue
-        if kind is _NOT_A_MESSAGE:
+        if kind is NOT_A_MESSAGE:
             extra[key] = value
         elif value is None or type(value) is str:
             messages[kind] = value
@@ -238,12 +244,13 @@ def configure_converter(conv: cattrs.Converter) -> None:
     )
 
 
-def _kind_of(key: str) -> str:
-    kind = _KIND_OF_KEY.get(key)
+def lead_key_kind(key: str) -> str:
+    """How a lead's wire key folds into a `Lead`: `LEAD_FIELD`, `NOT_A_MESSAGE`, or its message type."""
+    kind = LEAD_KEY_KINDS.get(key)
     if kind is None:
         kind = _classify(key)
-        if len(_KIND_OF_KEY) < _KIND_OF_KEY_MAX:
-            _KIND_OF_KEY[key] = kind
+        if len(LEAD_KEY_KINDS) < _KIND_OF_KEY_MAX:
+            LEAD_KEY_KINDS[key] = kind
     return kind
 
 
