@@ -7,6 +7,7 @@ the suite, not assertions on how long anything takes.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from msgrelay.cli._common import sigterm_as_interrupt
+from msgrelay.cli._common import say, sigterm_as_interrupt
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM cannot be handled on Windows")
 
@@ -139,3 +140,19 @@ def test_sigterm_is_left_alone_outside_the_main_thread() -> None:
     thread.join(BOUND)
     assert errors == []
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_status_line_is_one_write_so_a_signal_cannot_split_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve's and the sandbox's status lines go out in one write, newline included: a SIGTERM raised
+    as KeyboardInterrupt between two writes (print makes two) glued "msgrelay: stopping" to the
+    console line in one of three runs under load."""
+    writes: list[str] = []
+
+    class Recording(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    monkeypatch.setattr(sys, "stderr", Recording())
+    say("msgrelay: console http://127.0.0.1:1/")
+    assert writes == ["msgrelay: console http://127.0.0.1:1/\n"]

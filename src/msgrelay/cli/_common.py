@@ -45,6 +45,17 @@ def dumps(value: Any, *, pretty: bool = False) -> str:
     return orjson.dumps(value, default=_default, option=option).decode()
 
 
+def say(line: str) -> None:
+    """``line`` on stderr in one write, newline included.
+
+    `print` writes the text and its newline separately, and a SIGTERM (raised as `KeyboardInterrupt`
+    by `sigterm_as_interrupt`) can land between the two: the next line, "stopping", would then be
+    glued to this one. A signal handler runs between bytecodes, so one write is all or nothing.
+    """
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def print_json(value: Any, *, out: TextIO | None = None) -> None:
     """One JSON document on stdout, indented when stdout is a terminal."""
     stream = out or sys.stdout

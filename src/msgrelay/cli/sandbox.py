@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 from typing import Any
 
@@ -13,6 +12,7 @@ from msgrelay.cli._common import (
     non_negative_int,
     port,
     print_json,
+    say,
     sigterm_as_interrupt,
 )
 from msgrelay.sandbox import Sandbox
@@ -76,10 +76,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
                         "collect_api_key": sandbox.collect_api_key,
                     }
                 )
-                print(_banner(sandbox), file=sys.stderr, flush=True)
+                say(_banner(sandbox))
                 threading.Event().wait()
         except KeyboardInterrupt:
-            print("msgrelay sandbox: stopped", file=sys.stderr)
+            say("msgrelay sandbox: stopped")
     return EXIT_OK
 
 

@@ -8,7 +8,6 @@ state, can sit behind a load balancer.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from msgrelay.cli._common import (
     install_config,
     port,
     positive_int,
+    say,
     sigterm_as_interrupt,
 )
 from msgrelay.cli._retention import pruner, retention_days
@@ -143,23 +143,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             try:
                 with worker, server:
                     # The port line goes to stderr, never the token: the notify URL is built by the sender.
-                    print(
+                    say(
                         f"msgrelay: receiving on {server.url}{UPSCALE_WEBHOOK_PATH}"
                         f" (ledger {_where(ledger)}; "
-                        f"relay {worker.describe()})",
-                        file=sys.stderr,
-                        flush=True,
+                        f"relay {worker.describe()})"
                     )
                     on = "on" if app.console.enabled else f"off (set {MSGRELAY_API_TOKEN})"
-                    print(
+                    say(
                         f"msgrelay: console {server.url}/, steps API {server.url}/v1/steps/NAME: {on}; "
-                        f"metrics {server.url}/metrics",
-                        file=sys.stderr,
-                        flush=True,
+                        f"metrics {server.url}/metrics"
                     )
                     threading.Event().wait()
             except KeyboardInterrupt:
-                print("msgrelay: stopping", file=sys.stderr)
+                say("msgrelay: stopping")
         finally:
             ledger.close()
             plugins.destinations.close()
