@@ -108,8 +108,19 @@ def test_n8n_workflow_http_calls_replayed_from_its_json(
     assert sent == 2
     sid = items[0]["json"]["secure_request_id"]
     # The relay step and serve's own worker (woken by the webhook) share the work; the ledger has it all.
-    counts = served_with_hook.ledger.batch_counts
-    wait_until(lambda: counts("upscale", sid) == {"delivered": 2}, what="delivered to the store and the hook")
+    ledger = served_with_hook.ledger
+    seen: list[dict[str, int]] = []
+
+    def delivered() -> bool:
+        seen[:] = [ledger.batch_counts("upscale", sid)]
+        return seen[0] == {"delivered": 2}
+
+    try:
+        wait_until(delivered, what="delivered to the store and the hook")
+    except AssertionError as exc:
+        # The state at the deadline, for the report (this wait ran out once in a fresh-clone run).
+        state = f"outbox {seen}, batch {ledger.get_batch('upscale', sid)}"
+        raise AssertionError(f"{exc}: {state}") from None
     assert caught_lead(catch_hook)["external_prospect_id"] == "crm-1"
 
 
